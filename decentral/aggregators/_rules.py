@@ -1,0 +1,591 @@
+"""The aggregation rules and pre-aggregators, as specs (math in ``apply``).
+
+Each spec's ``apply`` receives a prepared inbox (``_inbox.prepare``): ``x: f32[K, d]``
+with masked rows replaced by row 0, ``mask: bool[K]`` with row 0 valid, a traced int32
+``f`` and ``count`` = number of valid rows. The base class returns row 0 (the node's own
+vector) whenever ``count < min_count(f)``. The public functions with docstrings are in
+``_functions.py``.
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from ._inbox import (
+    clip_rows,
+    closest_window_start,
+    coordinate_median,
+    normalized_weights,
+    pairwise_sq_distances,
+    precedes,
+    ranks,
+    row_is_finite,
+    row_norms,
+    selection_mean,
+    smallest_k_sum,
+    sort_rows,
+    sortable,
+    tie_key,
+    weighted_mean,
+    window_mean,
+)
+from ._spec import AGGREGATORS, Rule, hyperparameter, rule_spec
+
+
+def _one(f):
+    del f
+    return 1
+
+
+def _f_plus_one(f):
+    return f + 1
+
+
+def _two_f_plus_one(f):
+    return 2 * f + 1
+
+
+def _two_f_plus_three(f):
+    return 2 * f + 3
+
+
+def _four_f_plus_three(f):
+    return 4 * f + 3
+
+
+def _finite_rows(x):
+    """x with non-finite (or overflowing) rows zeroed, and the flags of the finite rows."""
+    finite = row_is_finite(x)
+    return jnp.where(finite[:, None], x, 0.0), finite
+
+
+# =========================================================================== averaging
+
+
+@rule_spec
+class Mean(Rule):
+    name: ClassVar[str] = "mean"
+    min_count = staticmethod(_one)
+    tolerates_nonfinite: ClassVar[bool] = False
+
+    def apply(self, x, *, f, mask, weights, key, count):
+        del f, key, count
+        return weighted_mean(x, normalized_weights(weights, mask))
+
+
+# =========================================================================== coordinate-wise
+
+
+def _sorted_valid(x, mask):
+    return sort_rows(sortable(x, mask))
+
+
+@rule_spec
+class Median(Rule):
+    name: ClassVar[str] = "median"
+    min_count = staticmethod(_two_f_plus_one)
+    robustness: ClassVar[str] = "coordinatewise"
+
+    def apply(self, x, *, f, mask, weights, key, count):
+        del f, weights, key
+        return coordinate_median(_sorted_valid(x, mask), count)
+
+
+@rule_spec
+class TrimmedMean(Rule):
+    name: ClassVar[str] = "trimmed_mean"
+    min_count = staticmethod(_two_f_plus_one)
+    robustness: ClassVar[str] = "coordinatewise"
+
+    def apply(self, x, *, f, mask, weights, key, count):
+        del weights, key
+        return window_mean(_sorted_valid(x, mask), f, count - 2 * f)
+
+
+def _mean_closest_to(sorted_values, count, keep, center):
+    start = closest_window_start(sorted_values, count, keep, center)
+    return window_mean(sorted_values, start, keep)
+
+
+@rule_spec
+class Meamed(Rule):
+    name: ClassVar[str] = "meamed"
+    min_count = staticmethod(_two_f_plus_one)
+    robustness: ClassVar[str] = "coordinatewise"
+
+    def apply(self, x, *, f, mask, weights, key, count):
+        del weights, key
+        values = _sorted_valid(x, mask)
+        return _mean_closest_to(values, count, count - f, coordinate_median(values, count))
+
+
+@rule_spec
+class Phocas(Rule):
+    name: ClassVar[str] = "phocas"
+    min_count = staticmethod(_two_f_plus_one)
+    robustness: ClassVar[str] = "coordinatewise"
+
+    def apply(self, x, *, f, mask, weights, key, count):
+        del weights, key
+        values = _sorted_valid(x, mask)
+        return _mean_closest_to(values, count, count - f, window_mean(values, f, count - 2 * f))
+
+
+# =========================================================================== Krum family
+
+
+def krum_scores(distances, mask, neighbours):
+    """Krum score per row: sum of its ``neighbours`` smallest squared distances to other
+    valid rows (+inf for invalid rows). ``distances`` has 0 on the diagonal."""
+    others = jnp.where(jnp.eye(distances.shape[0], dtype=bool) | ~mask[None, :], jnp.inf, distances)
+    scores = smallest_k_sum(others, neighbours)
+    return jnp.where(mask, scores, jnp.inf)
+
+
+def _krum_neighbours(count, f, variant):
+    return count - f - (2 if variant == "paper" else 1)
+
+
+def _best_rows(x, mask, scores, how_many):
+    """Mean of the ``how_many`` valid rows with the smallest scores (ties by value)."""
+    return selection_mean(x, ranks(scores, tie_key(x), mask) < how_many)
+
+
+@rule_spec
+class Krum(Rule):
+    variant: str = hyperparameter("paper", static=True, choices=("paper", "byzfl"))
+    name: ClassVar[str] = "krum"
+    min_count = staticmethod(_two_f_plus_three)
+    robustness: ClassVar[str] = "selection"
+
+    def apply(self, x, *, f, mask, weights, key, count):
+        del weights, key
+        scores = krum_scores(pairwise_sq_distances(x, mask), mask, _krum_neighbours(count, f, self.variant))
+        return _best_rows(x, mask, scores, 1)
+
+
+@rule_spec
+class MultiKrum(Rule):
+    m: int | None = hyperparameter(None, optional=True, minimum=1)
+    variant: str = hyperparameter("paper", static=True, choices=("paper", "byzfl"))
+    name: ClassVar[str] = "multi_krum"
+    min_count = staticmethod(_two_f_plus_three)
+    robustness: ClassVar[str] = "selection"
+
+    def apply(self, x, *, f, mask, weights, key, count):
+        del weights, key
+        scores = krum_scores(pairwise_sq_distances(x, mask), mask, _krum_neighbours(count, f, self.variant))
+        how_many = count - f if self.m is None else jnp.minimum(jnp.asarray(self.m, jnp.int32), count)
+        return _best_rows(x, mask, scores, how_many)
+
+
+def bulyan_selection(x, mask, f, count):
+    """Bulyan's first stage: theta = count - 2f rows chosen by repeated Krum.
+
+    Each step scores the remaining r rows by the paper's Krum, k = r - f - 2 nearest other
+    remaining rows, floored at 1 neighbour once fewer than f + 3 rows remain (the last
+    steps, where the paper's formula would give k < 1), then moves the best row to the
+    selection. Returns the selection mask.
+    """
+    distances = pairwise_sq_distances(x, mask)
+    keys = tie_key(x)
+    theta = count - 2 * f
+
+    def step(i, carry):
+        remaining, selected = carry
+        r = jnp.sum(remaining, dtype=jnp.int32)
+        neighbours = jnp.clip(r - f - 2, 1, r - 1)
+        scores = krum_scores(distances, remaining, neighbours)
+        best = (ranks(scores, keys, remaining) == 0) & remaining & (i < theta)
+        return remaining & ~best, selected | best
+
+    _, selected = jax.lax.fori_loop(0, x.shape[0], step, (mask, jnp.zeros_like(mask)))
+    return selected, theta
+
+
+@rule_spec
+class Bulyan(Rule):
+    name: ClassVar[str] = "bulyan"
+    min_count = staticmethod(_four_f_plus_three)
+    robustness: ClassVar[str] = "coordinatewise"
+
+    def apply(self, x, *, f, mask, weights, key, count):
+        del weights, key
+        selected, theta = bulyan_selection(x, mask, f, count)
+        values = _sorted_valid(x, selected)
+        return _mean_closest_to(values, theta, theta - 2 * f, coordinate_median(values, theta))
+
+
+# =========================================================================== geometric
+
+
+def _starting_point(start, x):
+    if start is None:
+        return x[0]
+    start = jnp.asarray(start, x.dtype)
+    if start.shape != x.shape[1:]:
+        raise ValueError(f"start must have shape {x.shape[1:]} (one vector), got {start.shape}.")
+    return start
+
+
+@rule_spec
+class GeometricMedian(Rule):
+    iterations: int = hyperparameter(3, static=True, minimum=1)
+    smoothing: float = hyperparameter(1e-6, positive=True)
+    start: object = hyperparameter(None, optional=True)
+    name: ClassVar[str] = "geometric_median"
+    min_count = staticmethod(_two_f_plus_one)
+    robustness: ClassVar[str] = "geometric_median"
+
+    def apply(self, x, *, f, mask, weights, key, count):
+        del f, key, count
+        weights = normalized_weights(weights, mask)
+
+        def weiszfeld(_, z):
+            distances = row_norms(x - z[None, :])
+            beta = jnp.where(jnp.isfinite(distances), weights / jnp.maximum(self.smoothing, distances), 0.0)
+            return weighted_mean(x, beta)
+
+        return jax.lax.fori_loop(0, self.iterations, weiszfeld, _starting_point(self.start, x))
+
+
+@rule_spec
+class CenteredClipping(Rule):
+    radius: float = hyperparameter(1.0, positive=True)
+    iterations: int = hyperparameter(1, static=True, minimum=1)
+    start: object = hyperparameter(None, optional=True)
+    name: ClassVar[str] = "centered_clipping"
+    min_count = staticmethod(_two_f_plus_one)
+    robustness: ClassVar[str] = "bounded"
+
+    def apply(self, x, *, f, mask, weights, key, count):
+        del f, key, count
+        weights = normalized_weights(weights, mask)
+
+        def clip_step(_, v):
+            clipped, _ = clip_rows(x - v[None, :], self.radius)
+            return v + weights @ clipped
+
+        return jax.lax.fori_loop(0, self.iterations, clip_step, _starting_point(self.start, x))
+
+
+# =========================================================================== minimum diameter
+
+#: Largest inbox for which ``mda`` enumerates every subset (2^K of them).
+MDA_EXACT_MAX_INBOX = 14
+
+
+def _subset_table(size):
+    codes = np.arange(2**size)
+    return jnp.asarray((codes[:, None] >> np.arange(size)[None, :]) & 1, dtype=bool)
+
+
+def _diameters(members, distances):
+    """Per subset ([S, K] bool): max and sum of pairwise squared distances inside it."""
+    finite = jnp.where(jnp.isfinite(distances), distances, 0.0)
+    spread = jnp.sum((members.astype(jnp.float32) @ finite) * members, axis=-1) / 2
+    diameter = jnp.zeros(members.shape[0], dtype=distances.dtype)
+    for i in range(members.shape[1]):
+        row = jnp.max(jnp.where(members, distances[i][None, :], 0.0), axis=-1)
+        diameter = jnp.maximum(diameter, jnp.where(members[:, i], row, 0.0))
+    return diameter, spread
+
+
+@rule_spec
+class MDA(Rule):
+    name: ClassVar[str] = "mda"
+    min_count = staticmethod(_two_f_plus_one)
+    robustness: ClassVar[str] = "selection"
+
+    def apply(self, x, *, f, mask, weights, key, count):
+        del weights, key
+        if x.shape[0] > MDA_EXACT_MAX_INBOX:
+            raise ValueError(
+                f"mda enumerates all 2^K subsets and supports inboxes of at most {MDA_EXACT_MAX_INBOX} rows; "
+                f"got {x.shape[0]}. Use 'mda_greedy' (a 2-approximation) for larger inboxes."
+            )
+        subsets = _subset_table(x.shape[0])
+        allowed = jnp.all(~subsets | mask[None, :], axis=1) & (jnp.sum(subsets, axis=1) == count - f)
+        diameter, spread = _diameters(subsets, pairwise_sq_distances(x, mask))
+        best = _first_best(jnp.where(allowed, diameter, jnp.inf), jnp.where(allowed, spread, jnp.inf))
+        return selection_mean(x, subsets[best])
+
+
+def _first_best(primary, secondary):
+    """Index of the lexicographic minimum of (primary, secondary), first on exact ties."""
+    lowest = primary == jnp.min(primary)
+    secondary = jnp.where(lowest, secondary, jnp.inf)
+    return jnp.argmax(lowest & (secondary == jnp.min(secondary)))
+
+
+def nearest_sets(distances, keys, mask, size):
+    """``members[i, j]``: row j is among the ``size`` valid rows nearest to row i."""
+    rank = jax.vmap(ranks, in_axes=(0, None, None))(distances, keys, mask)
+    return (rank < size) & mask[None, :]
+
+
+@rule_spec
+class MDAGreedy(Rule):
+    name: ClassVar[str] = "mda_greedy"
+    min_count = staticmethod(_two_f_plus_one)
+    robustness: ClassVar[str] = "selection"
+
+    def apply(self, x, *, f, mask, weights, key, count):
+        del weights, key
+        distances = pairwise_sq_distances(x, mask)
+        balls = nearest_sets(distances, tie_key(x), mask, count - f)
+        diameter, spread = _diameters(balls, distances)
+        best = ranks(diameter, spread, mask) == 0
+        return selection_mean(x, jnp.any(balls & best[:, None], axis=0))
+
+
+# =========================================================================== norm / proximity selection
+
+
+def _centered(x, around):
+    return x if around == "zero" else x - x[:1]
+
+
+@rule_spec
+class CGE(Rule):
+    around: str = hyperparameter("zero", static=True, choices=("zero", "own"))
+    name: ClassVar[str] = "cge"
+    min_count = staticmethod(_two_f_plus_one)
+    robustness: ClassVar[str] = "bounded"
+
+    @property
+    def translation_equivariant(self):  # type: ignore[override]
+        return self.around == "own"
+
+    def apply(self, x, *, f, mask, weights, key, count):
+        del weights, key
+        return _best_rows(x, mask, row_norms(_centered(x, self.around)), count - f)
+
+
+@rule_spec
+class Aksel(Rule):
+    mode: str = hyperparameter("mid", static=True, choices=("mid", "n-f"))
+    name: ClassVar[str] = "aksel"
+    min_count = staticmethod(_two_f_plus_one)
+    robustness: ClassVar[str] = "bounded"
+
+    def apply(self, x, *, f, mask, weights, key, count):
+        del weights, key
+        center = coordinate_median(_sorted_valid(x, mask), count)
+        keep = (count + 1) // 2 if self.mode == "mid" else count - f
+        return _best_rows(x, mask, row_norms(x - center[None, :]), keep)
+
+
+@rule_spec
+class NNA(Rule):
+    name: ClassVar[str] = "nna"
+    min_count = staticmethod(_two_f_plus_one)
+    robustness: ClassVar[str] = "bounded"
+
+    def apply(self, x, *, f, mask, weights, key, count):
+        del weights, key
+        return _best_rows(x, mask, row_norms(x - x[:1]), count - f)
+
+
+# =========================================================================== gossip rules (weighted)
+
+
+@rule_spec
+class IOS(Rule):
+    name: ClassVar[str] = "ios"
+    min_count = staticmethod(_f_plus_one)
+    robustness: ClassVar[str] = "bounded"
+
+    def apply(self, x, *, f, mask, weights, key, count):
+        del key, count
+        weights = normalized_weights(weights, mask)
+        keys = tie_key(x)
+        others = jnp.arange(x.shape[0]) > 0
+
+        def scissor(_, trusted):
+            center = weighted_mean(x, jnp.where(trusted, weights, 0.0))
+            distances = row_norms(x - center[None, :])
+            candidates = trusted & others
+            farthest = (ranks(-distances, -keys, candidates) == 0) & candidates
+            return trusted & ~farthest
+
+        trusted = jax.lax.fori_loop(0, f, scissor, mask)
+        return weighted_mean(x, jnp.where(trusted, weights, 0.0))
+
+
+#: Relative tolerance on cumulative-weight comparisons (uniform weights sum to exact
+#: counts only up to float32 rounding).
+WEIGHT_TOLERANCE = 1e-6
+
+
+def byzantine_weight(weights, mask, f):
+    """delta: the sum of the f largest neighbour weights (row 0 excluded)."""
+    neighbours = mask & (jnp.arange(mask.shape[0]) > 0)
+    heaviest = ranks(-weights, jnp.zeros_like(weights), neighbours) < f
+    return jnp.sum(jnp.where(heaviest & neighbours, weights, 0.0))
+
+
+def cumulative_weight_by_distance(distances, weights, keys, mask):
+    """For each valid row, the weight of the valid rows up to and including it, nearest first."""
+    order = precedes(jnp.where(mask, distances, jnp.inf), keys)
+    up_to = (order | jnp.eye(mask.shape[0], dtype=bool)) & mask[:, None]
+    return jnp.sum(jnp.where(up_to, weights[:, None], 0.0), axis=0)
+
+
+def _gossip_step(x, weights, radius, step_size=1.0):
+    """``x_0 + step_size * sum_j w_j clip(x_j - x_0, radius)``."""
+    clipped, _ = clip_rows(x - x[:1], radius)
+    return x[0] + step_size * (weights @ clipped)
+
+
+@rule_spec
+class ClippedGossip(Rule):
+    radius: float | None = hyperparameter(None, optional=True, positive=True)
+    name: ClassVar[str] = "clipped_gossip"
+    robustness: ClassVar[str] = "bounded"
+
+    def required_count(self, f):
+        return _one(f) if self.radius is not None else _f_plus_one(f)
+
+    def apply(self, x, *, f, mask, weights, key, count):
+        del key, count
+        weights = normalized_weights(weights, mask)
+        radius = self.radius if self.radius is not None else self.adaptive_radius(x, f, mask, weights)
+        return _gossip_step(x, weights, radius)
+
+    @staticmethod
+    def adaptive_radius(x, f, mask, weights):
+        """He, Karimireddy and Jaggi's radius: sqrt(sum_{kept} w_j d_j^2 / delta), the kept
+        rows being the nearest ones whose cumulative weight stays within 1 - delta."""
+        distances = row_norms(x - x[:1])
+        delta = byzantine_weight(weights, mask, f)
+        cumulative = cumulative_weight_by_distance(distances, weights, tie_key(x), mask)
+        kept = mask & (cumulative <= 1.0 - delta + WEIGHT_TOLERANCE) & jnp.isfinite(distances)
+        energy = jnp.sum(jnp.where(kept, weights * distances**2, 0.0))
+        return jnp.where(delta > 0, jnp.sqrt(energy / jnp.where(delta > 0, delta, 1.0)), jnp.inf)
+
+
+@rule_spec
+class CSPlus(Rule):
+    step_size: float = hyperparameter(1.0, positive=True)
+    name: ClassVar[str] = "cs_plus"
+    min_count = staticmethod(_f_plus_one)
+    robustness: ClassVar[str] = "bounded"
+
+    def apply(self, x, *, f, mask, weights, key, count):
+        del key, count
+        weights = normalized_weights(weights, mask)
+        distances = row_norms(x - x[:1])
+        delta = byzantine_weight(weights, mask, f)
+        cumulative = cumulative_weight_by_distance(distances, weights, tie_key(x), mask)
+        inside = mask & (cumulative <= 1.0 - 2.0 * delta + WEIGHT_TOLERANCE) & jnp.isfinite(distances)
+        radius = jnp.max(jnp.where(inside, distances, 0.0))
+        return _gossip_step(x, weights, jnp.where(delta > 0, radius, jnp.inf), self.step_size)
+
+
+# =========================================================================== pre-aggregators
+
+
+def _input_weights(weights, mask):
+    return jnp.where(mask, 1.0, 0.0) if weights is None else jnp.asarray(weights, jnp.float32)
+
+
+@rule_spec
+class NNM(Rule):
+    name: ClassVar[str] = "nnm"
+    min_count = staticmethod(_two_f_plus_one)
+    preaggregator: ClassVar[bool] = True
+
+    def apply(self, x, *, f, mask, weights, key, count):
+        del key
+        members = nearest_sets(pairwise_sq_distances(x, mask), tie_key(x), mask, count - f)
+        safe, finite = _finite_rows(x)
+        mixed = (members.astype(x.dtype) @ safe) / jnp.maximum(count - f, 1).astype(x.dtype)
+        # A non-finite row is only ever its own neighbour: it stays as it is.
+        return jnp.where(finite[:, None], mixed, x), mask, _input_weights(weights, mask)
+
+
+def _clip_around(x, radius, around):
+    if around == "zero":
+        clipped, _ = clip_rows(x, radius)
+        return clipped
+    return x[:1] + clip_rows(x - x[:1], radius)[0]
+
+
+@rule_spec
+class ARC(Rule):
+    around: str = hyperparameter("zero", static=True, choices=("zero", "own"))
+    name: ClassVar[str] = "arc"
+    min_count = staticmethod(_two_f_plus_one)
+    preaggregator: ClassVar[bool] = True
+
+    @property
+    def translation_equivariant(self):  # type: ignore[override]
+        return self.around == "own"
+
+    def apply(self, x, *, f, mask, weights, key, count):
+        del key
+        norms = row_norms(_centered(x, self.around))
+        clipped_count = (2 * f * (count - f)) // count
+        rank = ranks(-norms, -tie_key(x), mask)
+        radius = jnp.sum(jnp.where(rank == clipped_count, norms, 0.0))
+        return _clip_around(x, radius, self.around), mask, _input_weights(weights, mask)
+
+
+@rule_spec
+class Clip(Rule):
+    radius: float = hyperparameter(1.0, positive=True)
+    around: str = hyperparameter("zero", static=True, choices=("zero", "own"))
+    name: ClassVar[str] = "clip"
+    preaggregator: ClassVar[bool] = True
+
+    @property
+    def translation_equivariant(self):  # type: ignore[override]
+        return self.around == "own"
+
+    def apply(self, x, *, f, mask, weights, key, count):
+        del f, key, count
+        return _clip_around(x, self.radius, self.around), mask, _input_weights(weights, mask)
+
+
+@rule_spec
+class Bucketing(Rule):
+    size: int = hyperparameter(2, static=True, minimum=1)
+    name: ClassVar[str] = "bucketing"
+    preaggregator: ClassVar[bool] = True
+    uses_key: ClassVar[bool] = True
+    order_invariant: ClassVar[bool] = False  # a random grouping: invariant in distribution only
+    tolerates_nonfinite: ClassVar[bool] = False  # a group holding a non-finite row becomes NaN
+
+    def output_count(self, count: int) -> int:
+        return 1 + -(-(count - 1) // self.size)
+
+    def apply(self, x, *, f, mask, weights, key, count):
+        del f, count
+        inbox_size = x.shape[0]
+        neighbours = mask & (jnp.arange(inbox_size) > 0)
+        shuffle = jax.random.uniform(key, (inbox_size,))
+        position = ranks(shuffle, jnp.zeros_like(shuffle), neighbours)
+        bucket = jnp.where(neighbours, 1 + position // self.size, 0)
+        members = bucket[None, :] == jnp.arange(inbox_size)[:, None]
+        members = members & (mask[None, :])
+        sizes = jnp.sum(members, axis=1)
+        safe, finite = _finite_rows(x)
+        means = (members.astype(x.dtype) @ safe) / jnp.maximum(sizes, 1)[:, None].astype(x.dtype)
+        poisoned = (members.astype(jnp.int32) @ (~finite).astype(jnp.int32)) > 0
+        means = jnp.where(poisoned[:, None], jnp.nan, means)
+        new_weights = members.astype(jnp.float32) @ _input_weights(weights, mask)
+        new_mask = sizes > 0
+        new_x = jnp.where(new_mask[:, None], means, x[:1])
+        return new_x, new_mask, jnp.where(new_mask, new_weights, 0.0)
+
+
+for _spec in (
+    Mean, Median, TrimmedMean, Meamed, Phocas, Krum, MultiKrum, Bulyan, GeometricMedian, CenteredClipping,
+    MDA, MDAGreedy, CGE, Aksel, NNA, IOS, ClippedGossip, CSPlus, NNM, ARC, Clip, Bucketing,
+):  # fmt: skip
+    AGGREGATORS[_spec.name] = _spec
