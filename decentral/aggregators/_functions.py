@@ -382,6 +382,9 @@ def nnm(x, *, f=0, mask=None, weights=None, key=None):
     """Nearest-neighbour mixing (pre-aggregator): each valid row becomes the mean of its
     count-f nearest valid rows (itself included).
 
+    A row with non-finite entries is infinitely far from the others, so only its own mix
+    contains it; that mix becomes NaN, an outlier for the rule that follows.
+
     Returns:
         (x, mask, weights): f32[K, d], bool[K], f32[K]; mask and weights unchanged.
 
@@ -433,7 +436,7 @@ def bucketing(x, *, f=0, mask=None, weights=None, key=None, size=2):
     and averaged in consecutive groups of ``size`` into rows 1..ceil((count-1)/size).
 
     A group's weight is the sum of its members' weights; remaining rows are masked. A group
-    holding a non-finite row becomes NaN (downstream rules treat it as an outlier). The
+    holding a row with non-finite entries is NaN (downstream rules treat it as an outlier). The
     count left for the next rule is 1 + ceil((count-1)/size).
 
     Returns:

@@ -16,14 +16,15 @@ import jax.numpy as jnp
 import numpy as np
 
 from ._inbox import (
-    clip_rows,
+    clip_factors,
+    clipped_sum,
     closest_window_start,
     coordinate_median,
+    mix_rows,
     normalized_weights,
     pairwise_sq_distances,
     precedes,
     ranks,
-    row_is_finite,
     row_norms,
     selection_mean,
     smallest_k_sum,
@@ -55,12 +56,6 @@ def _two_f_plus_three(f):
 
 def _four_f_plus_three(f):
     return 4 * f + 3
-
-
-def _finite_rows(x):
-    """x with non-finite (or overflowing) rows zeroed, and the flags of the finite rows."""
-    finite = row_is_finite(x)
-    return jnp.where(finite[:, None], x, 0.0), finite
 
 
 # =========================================================================== averaging
@@ -267,8 +262,7 @@ class CenteredClipping(Rule):
         weights = normalized_weights(weights, mask)
 
         def clip_step(_, v):
-            clipped, _ = clip_rows(x - v[None, :], self.radius)
-            return v + weights @ clipped
+            return v + clipped_sum(x, v, weights, self.radius)
 
         return jax.lax.fori_loop(0, self.iterations, clip_step, _starting_point(self.start, x))
 
@@ -438,8 +432,7 @@ def cumulative_weight_by_distance(distances, weights, keys, mask):
 
 def _gossip_step(x, weights, radius, step_size=1.0):
     """``x_0 + step_size * sum_j w_j clip(x_j - x_0, radius)``."""
-    clipped, _ = clip_rows(x - x[:1], radius)
-    return x[0] + step_size * (weights @ clipped)
+    return x[0] + step_size * clipped_sum(x, x[0], weights, radius)
 
 
 @rule_spec
@@ -503,17 +496,16 @@ class NNM(Rule):
     def apply(self, x, *, f, mask, weights, key, count):
         del key
         members = nearest_sets(pairwise_sq_distances(x, mask), tie_key(x), mask, count - f)
-        safe, finite = _finite_rows(x)
-        mixed = (members.astype(x.dtype) @ safe) / jnp.maximum(count - f, 1).astype(x.dtype)
-        # A non-finite row is only ever its own neighbour: it stays as it is.
-        return jnp.where(finite[:, None], mixed, x), mask, _input_weights(weights, mask)
+        # A non-finite row is only ever its own neighbour: its own mix becomes NaN.
+        mixed = mix_rows(members.astype(x.dtype) / jnp.maximum(count - f, 1).astype(x.dtype), x)
+        return mixed, mask, _input_weights(weights, mask)
 
 
 def _clip_around(x, radius, around):
-    if around == "zero":
-        clipped, _ = clip_rows(x, radius)
-        return clipped
-    return x[:1] + clip_rows(x - x[:1], radius)[0]
+    """Every row clipped to norm <= radius around zero or around row 0 (non-finite -> zero)."""
+    center = jnp.zeros_like(x[:1]) if around == "zero" else x[:1]
+    factors = clip_factors(x - center, radius)
+    return center + jnp.where((factors != 0)[:, None], (x - center) * factors[:, None], 0.0)
 
 
 @rule_spec
@@ -559,7 +551,7 @@ class Bucketing(Rule):
     preaggregator: ClassVar[bool] = True
     uses_key: ClassVar[bool] = True
     order_invariant: ClassVar[bool] = False  # a random grouping: invariant in distribution only
-    tolerates_nonfinite: ClassVar[bool] = False  # a group holding a non-finite row becomes NaN
+    tolerates_nonfinite: ClassVar[bool] = False  # a group holding a non-finite row is NaN
 
     def output_count(self, count: int) -> int:
         return 1 + -(-(count - 1) // self.size)
@@ -574,10 +566,7 @@ class Bucketing(Rule):
         members = bucket[None, :] == jnp.arange(inbox_size)[:, None]
         members = members & (mask[None, :])
         sizes = jnp.sum(members, axis=1)
-        safe, finite = _finite_rows(x)
-        means = (members.astype(x.dtype) @ safe) / jnp.maximum(sizes, 1)[:, None].astype(x.dtype)
-        poisoned = (members.astype(jnp.int32) @ (~finite).astype(jnp.int32)) > 0
-        means = jnp.where(poisoned[:, None], jnp.nan, means)
+        means = mix_rows(members.astype(x.dtype) / jnp.maximum(sizes, 1)[:, None].astype(x.dtype), x)
         new_weights = members.astype(jnp.float32) @ _input_weights(weights, mask)
         new_mask = sizes > 0
         new_x = jnp.where(new_mask[:, None], means, x[:1])
