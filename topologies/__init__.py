@@ -1,0 +1,40 @@
+"""topologies: graph builders, Byzantine placement, and spectral/robustness analysis.
+
+Builders return networkx graphs with nodes 0..n-1 (undirected unless named otherwise);
+random ones take `seed` keyword-only. `decentral.network` turns a graph into engine tables.
+This package imports only numpy, networkx and matplotlib.
+"""
+
+from ._analysis import WEIGHTS as WEIGHTS
+from ._analysis import Report as Report
+from ._analysis import Robustness as Robustness
+from ._analysis import analyze as analyze
+from ._analysis import byzantine_counts as byzantine_counts
+from ._analysis import inbox_links as inbox_links
+from ._analysis import mixing_weights as mixing_weights
+from ._analysis import robustness as robustness
+from ._builders import barabasi_albert as barabasi_albert
+from ._builders import circulant as circulant
+from ._builders import complete as complete
+from ._builders import dumbbell as dumbbell
+from ._builders import erdos_renyi as erdos_renyi
+from ._builders import exponential as exponential
+from ._builders import from_edgelist as from_edgelist
+from ._builders import from_networkx as from_networkx
+from ._builders import grid as grid
+from ._builders import hypercube as hypercube
+from ._builders import random_geometric as random_geometric
+from ._builders import random_regular as random_regular
+from ._builders import ring as ring
+from ._builders import small_world as small_world
+from ._builders import star as star
+from ._builders import stochastic_block as stochastic_block
+from ._builders import torus as torus
+from ._builders import two_cliques as two_cliques
+from ._checks import check_graph as check_graph
+from ._draw import draw as draw
+from ._dynamic import one_peer_exponential as one_peer_exponential
+from ._dynamic import random_matchings as random_matchings
+from ._placement import STRATEGIES as STRATEGIES
+from ._placement import place as place
+from ._placement import repair_placement as repair_placement

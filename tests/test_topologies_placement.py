@@ -1,0 +1,191 @@
+"""Byzantine placement: counts, determinism, what each strategy picks, neighbourhood limits."""
+
+import networkx as nx
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import topologies
+
+COUNTED = [
+    "random",
+    "max_degree",
+    "min_degree",
+    "betweenness",
+    "eigenvector",
+    "cut_vertices",
+    "clustered",
+    "spread",
+]
+
+
+@pytest.fixture(scope="module")
+def ba():
+    return topologies.barabasi_albert(60, 2, seed=0)
+
+
+@pytest.mark.parametrize("strategy", COUNTED)
+def test_count_sorted_distinct_and_deterministic(ba, strategy):
+    chosen = topologies.place(ba, 7, strategy, seed=5)
+    assert len(chosen) == 7 and chosen == sorted(set(chosen)) and all(0 <= v < 60 for v in chosen)
+    assert chosen == topologies.place(ba, 7, strategy, seed=5)
+    assert all(type(v) is int for v in chosen)
+
+
+def test_fraction_count_rounds_down(ba):
+    assert len(topologies.place(ba, 0.1, "max_degree")) == 6
+    assert len(topologies.place(ba, 0.119, "max_degree")) == 7
+    assert topologies.place(ba, 0, "random", seed=0) == []
+    assert len(topologies.place(ba, 1.0, "random", seed=0)) == 60
+
+
+def test_random_depends_on_seed(ba):
+    assert topologies.place(ba, 10, "random", seed=1) != topologies.place(ba, 10, "random", seed=2)
+
+
+def test_max_and_min_degree_pick_the_extreme_degrees(ba):
+    degree = dict(ba.degree)
+    top = topologies.place(ba, 8, "max_degree")
+    assert min(degree[v] for v in top) >= max(degree[v] for v in ba if v not in top)
+    low = topologies.place(ba, 8, "min_degree")
+    assert max(degree[v] for v in low) <= min(degree[v] for v in ba if v not in low)
+
+
+def test_ties_broken_by_node_id():
+    ring = topologies.ring(10)
+    for strategy in ("max_degree", "min_degree", "betweenness", "eigenvector", "cut_vertices"):
+        assert topologies.place(ring, 3, strategy) == [0, 1, 2], strategy
+    assert topologies.place(topologies.star(6), 2, "max_degree") == [0, 1]
+
+
+def test_centrality_strategies_match_networkx(ba):
+    between = nx.betweenness_centrality(ba)
+    expected = sorted(ba, key=lambda v: (-round(between[v], 9), v))[:5]
+    assert topologies.place(ba, 5, "betweenness") == sorted(expected)
+    eigen = nx.eigenvector_centrality_numpy(ba)
+    top = topologies.place(ba, 5, "eigenvector")
+    assert min(eigen[v] for v in top) >= max(eigen[v] for v in ba if v not in top) - 1e-6
+
+
+def test_directed_degree_is_out_degree():
+    graph = nx.DiGraph([(0, 1), (0, 2), (0, 3), (1, 2), (2, 3), (3, 1)])
+    assert topologies.place(graph, 1, "max_degree") == [0]
+    assert topologies.place(graph, 1, "eigenvector") == [0]
+
+
+def test_cut_vertices_first():
+    graph = topologies.two_cliques(4)  # articulation points: 0, 7 and the center 8
+    assert topologies.place(graph, 3, "cut_vertices") == [0, 7, 8]
+    chosen = topologies.place(graph, 4, "cut_vertices")
+    assert {0, 7, 8} < set(chosen)
+
+
+def test_clustered_is_a_ball_and_spread_is_farthest_first():
+    ring = topologies.ring(12)
+    assert topologies.place(ring, 3, "clustered", center=5) == [4, 5, 6]
+    assert topologies.place(ring, 4, "spread", center=0) == [0, 3, 6, 9]
+    ball = topologies.place(ring, 5, "clustered", seed=3)
+    assert nx.is_connected(ring.subgraph(ball))
+
+
+def test_eclipse_covers_the_victims_neighbourhood(ba):
+    victim = 17
+    chosen = topologies.place(ba, None, "eclipse", victim=victim)
+    assert chosen == sorted(ba.neighbors(victim))
+    assert topologies.byzantine_counts(ba, chosen)[victim] == ba.degree(victim)
+    directed = topologies.exponential(8)
+    assert topologies.place(directed, None, "eclipse", victim=0) == [4, 6, 7]  # in-neighbours
+    with pytest.raises(ValueError, match=r"places exactly 3 nodes; got count=2\. Pass count=None"):
+        topologies.place(directed, 2, "eclipse", victim=0)
+
+
+def test_fiedler_picks_the_endpoints_of_the_sparsest_cut():
+    bell = topologies.dumbbell(5, 1)
+    assert topologies.place(bell, 2, "fiedler") == [0, 9]
+    with pytest.raises(ValueError, match=r"offers only 2 candidate nodes.*count=3"):
+        topologies.place(bell, 3, "fiedler")
+
+
+def test_manual(ba):
+    assert topologies.place(ba, None, "manual", ids=[5, 3, 9]) == [3, 5, 9]
+    assert topologies.place(ba, 3, "manual", ids=[5, 3, 9]) == [3, 5, 9]
+    with pytest.raises(ValueError, match=r"repeats a node id"):
+        topologies.place(ba, None, "manual", ids=[5, 5])
+    with pytest.raises(ValueError, match=r"ids holds node 99, outside 0\.\.59"):
+        topologies.place(ba, None, "manual", ids=[99])
+
+
+def test_max_per_neighborhood_raises_without_repair():
+    ring = topologies.ring(10)
+    with pytest.raises(
+        ValueError,
+        match=r"honest node 1 has 2 Byzantine neighbours, above max_per_neighborhood=1.*repair=True",
+    ):
+        topologies.place(ring, None, "manual", ids=[0, 2, 5], max_per_neighborhood=1)
+    assert topologies.place(topologies.ring(12), 3, "spread", center=0, max_per_neighborhood=1) == [0, 3, 6]
+
+
+def test_repair_moves_and_reports(ba):
+    with pytest.warns(UserWarning, match=r"place: moved Byzantine nodes \(from, to\)"):
+        chosen = topologies.place(ba, 8, "max_degree", max_per_neighborhood=1, repair=True)
+    counts = topologies.byzantine_counts(ba, chosen)
+    assert len(chosen) == 8 and all(counts[v] <= 1 for v in ba if v not in chosen)
+    ids, moves = topologies.repair_placement(ba, topologies.place(ba, 8, "max_degree"), 1)
+    assert ids == chosen and moves and all(a != b for a, b in moves)
+
+
+def test_repair_fails_clearly_when_impossible():
+    with pytest.raises(ValueError, match=r"repair_placement: no move keeps the excess .* from rising"):
+        topologies.repair_placement(topologies.complete(5), [0, 1], 1)
+
+
+@settings(max_examples=30, deadline=None)
+@given(seed=st.integers(0, 10_000), count=st.integers(1, 12), limit=st.integers(1, 3))
+def test_repair_result_respects_the_limit(seed, count, limit):
+    graph = topologies.erdos_renyi(40, 0.12, seed=seed, connected=False)
+    start = topologies.place(graph, count, "random", seed=seed)
+    try:
+        ids, moves = topologies.repair_placement(graph, start, limit)
+    except ValueError:
+        return
+    counts = topologies.byzantine_counts(graph, ids)
+    assert len(ids) == count and len(moves) == len(set(moves))
+    assert all(counts[v] <= limit for v in range(40) if v not in ids)
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        (dict(count=61, strategy="random", seed=0), r"count=61 exceeds n=60 nodes\. Use count <= 60"),
+        (dict(count=-1, strategy="random", seed=0), r"place needs count >= 0"),
+        (dict(count=1.5, strategy="random", seed=0), r"fractional count must lie in \[0, 1\]"),
+        (dict(count=3, strategy="max_degre"), r"unknown strategy 'max_degre'\. Did you mean 'max_degree'\?"),
+        (dict(count=3, strategy="random"), r"strategy 'random' draws at random and needs seed=<int>"),
+        (dict(count=3, strategy="spread"), r"strategy 'spread' draws at random and needs seed=<int>"),
+        (dict(count=3, strategy="max_degree", victim=2), r"option victim= applies to strategy eclipse"),
+        (dict(count=None, strategy="eclipse"), r"'eclipse' needs victim=<node id>"),
+        (dict(count=None, strategy="max_degree"), r"'max_degree' needs a count"),
+        (dict(count=3, strategy="max_degree", max_per_neighborhood=-1), r"needs max_per_neighborhood >= 0"),
+    ],
+)
+def test_bad_input(ba, kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        topologies.place(ba, **kwargs)
+
+
+def test_graph_must_have_nodes_zero_to_n_minus_one():
+    with pytest.raises(ValueError, match=r"nodes must be the integers 0\.\.2.*from_networkx"):
+        topologies.place(nx.path_graph([1, 2, 3]), 1, "max_degree")
+
+
+def test_fiedler_needs_connected_graph():
+    graph = nx.union(topologies.complete(3), nx.relabel_nodes(topologies.complete(3), {0: 3, 1: 4, 2: 5}))
+    with pytest.raises(ValueError, match=r"'fiedler' needs a connected graph"):
+        topologies.place(graph, 2, "fiedler")
+
+
+def test_byzantine_counts_matches_loop(ba):
+    byzantine = [1, 4, 9, 30]
+    expected = np.array([sum(u in byzantine for u in ba.neighbors(v)) for v in range(60)])
+    np.testing.assert_array_equal(topologies.byzantine_counts(ba, byzantine), expected)

@@ -1,0 +1,410 @@
+"""Mixing weights, spectra and (r,s)-robustness of a graph with Byzantine nodes.
+
+Dense linear algebra: `analyze` costs O(n^2) memory and O(n^3) time (a few seconds at
+n = 2,000). `mixing_weights` is sparse and feeds the engine's tables.
+"""
+
+import math
+from dataclasses import dataclass, field
+
+import networkx as nx
+import numpy as np
+
+from ._checks import check_choice, check_int, check_members, check_node_ids
+
+WEIGHTS = ("metropolis", "uniform")
+_EXACT_CAP = 24
+
+
+def mixing_weights(
+    graph: nx.Graph, *, kind: str | None = None, byzantine=(), count_byzantine_in_degree: bool = True
+):
+    """Gossip weights in edge form: x_i <- w_ii x_i + sum_{j in inbox(i)} W_ij x_j.
+
+    metropolis (undirected): W_ij = 1 / (1 + max(d_i, d_j)), w_ii = 1 - sum_j W_ij, a
+      symmetric doubly stochastic matrix.
+    uniform: W_ij = w_ii = 1 / (1 + d_i), d_i the in-degree: row stochastic only. The only
+      choice on directed graphs (Metropolis needs symmetric links).
+
+    With count_byzantine_in_degree=False the degrees count honest neighbours only and
+    links touching a Byzantine node weigh 0 (the honest subgraph's own weights); by default
+    every neighbour counts, as an honest node that cannot tell them apart must do.
+
+    Args:
+      graph: nodes 0..n-1.
+      kind: "metropolis" or "uniform"; None picks metropolis, or uniform when directed.
+      byzantine: Byzantine node ids (used only when count_byzantine_in_degree=False).
+      count_byzantine_in_degree: whether Byzantine neighbours count in the degrees.
+
+    Returns:
+      (src int[m], dst int[m], edge float64[m], self float64[n]): one entry per inbox link
+      src -> dst (both directions of an undirected edge), sorted by (dst, src).
+
+    Raises:
+      ValueError: an unknown kind, or metropolis on a directed graph.
+
+    Example:
+      >>> src, dst, edge, own = mixing_weights(ring(4))
+      >>> edge.round(4).tolist(), own.round(4).tolist()
+      ([0.3333, 0.3333, 0.3333, 0.3333, 0.3333, 0.3333, 0.3333, 0.3333], [0.3333, 0.3333, 0.3333, 0.3333])
+
+    References:
+      Xiao, Boyd. Fast linear iterations for distributed averaging. 2004 (Metropolis weights).
+    """
+    n = check_node_ids("mixing_weights", graph)
+    kind = _kind(kind, graph)
+    if kind == "metropolis" and graph.is_directed():
+        raise ValueError(
+            "mixing_weights: Metropolis weights need an undirected graph (W_ij = W_ji). "
+            "Use kind='uniform' for directed graphs."
+        )
+    src, dst = inbox_links(graph)
+    live = np.ones(src.size, dtype=bool)
+    if not count_byzantine_in_degree:
+        is_byzantine = np.zeros(n, dtype=bool)
+        is_byzantine[check_members("mixing_weights", "byzantine", byzantine, n)] = True
+        live = ~(is_byzantine[src] | is_byzantine[dst])
+    degree = np.bincount(dst[live], minlength=n).astype(float)
+    if kind == "metropolis":
+        edge = 1.0 / (1.0 + np.maximum(degree[src], degree[dst]))
+    else:
+        edge = 1.0 / (1.0 + degree[dst])
+    edge = np.where(live, edge, 0.0)
+    own = 1.0 - np.bincount(dst, weights=edge, minlength=n)
+    return src, dst, edge, own
+
+
+def _kind(kind: str | None, graph: nx.Graph) -> str:
+    """The weights' name, defaulting to metropolis, or uniform on a directed graph."""
+    default = "uniform" if graph.is_directed() else "metropolis"
+    return check_choice("mixing_weights", "kind", kind or default, WEIGHTS)
+
+
+def inbox_links(graph: nx.Graph) -> tuple[np.ndarray, np.ndarray]:
+    """Every inbox link src -> dst (both directions of an undirected edge), sorted by (dst, src).
+
+    Args:
+      graph: nodes 0..n-1.
+
+    Returns:
+      (src int64[m], dst int64[m]).
+
+    Example:
+      >>> inbox_links(ring(3))[0].tolist()
+      [1, 2, 0, 2, 0, 1]
+    """
+    pairs = np.array(list(graph.edges), dtype=np.int64).reshape(-1, 2)
+    if not graph.is_directed():
+        pairs = np.concatenate([pairs, pairs[:, ::-1]])
+    order = np.lexsort((pairs[:, 0], pairs[:, 1]))
+    return pairs[order, 0], pairs[order, 1]
+
+
+def byzantine_counts(graph: nx.Graph, byzantine) -> np.ndarray:
+    """Number of Byzantine in-neighbours of every node.
+
+    Args:
+      graph: nodes 0..n-1.
+      byzantine: Byzantine node ids.
+
+    Returns:
+      int[n]; entry v counts the Byzantine nodes in v's inbox.
+
+    Example:
+      >>> byzantine_counts(ring(4), [0]).tolist()
+      [0, 1, 0, 1]
+    """
+    n = check_node_ids("byzantine_counts", graph)
+    is_byzantine = np.zeros(n, dtype=bool)
+    is_byzantine[check_members("byzantine_counts", "byzantine", byzantine, n)] = True
+    return in_counts(*inbox_links(graph), is_byzantine)
+
+
+def in_counts(src: np.ndarray, dst: np.ndarray, is_byzantine: np.ndarray) -> np.ndarray:
+    """int[n]: per node, the Byzantine sources among its inbox links src -> dst."""
+    return np.bincount(dst[is_byzantine[src]], minlength=is_byzantine.size)
+
+
+@dataclass(frozen=True)
+class Robustness:
+    """(r,s)-robustness of a graph (LeBlanc et al. 2013), exact or bounded.
+
+    A set S is r-reachable when some node of S has >= r in-neighbours outside S. The graph
+    is (r,s)-robust when, for every pair of disjoint nonempty S1, S2, all of S1 or all of
+    S2 or at least s nodes of S1 and S2 together have >= r in-neighbours outside their set;
+    r-robust means (r,1)-robust.
+
+    Attributes:
+      r: the largest r for which the graph is r-robust (exact), or a lower bound.
+      r_upper: an upper bound on r (equal to r when exact).
+      s: the largest s <= n for which the graph is (r,s)-robust, or None (not computed).
+      exact: whether r and s were computed exactly (by enumerating subsets).
+      method: how r was obtained.
+    """
+
+    r: int
+    r_upper: int
+    s: int | None
+    exact: bool
+    method: str
+
+    def __str__(self) -> str:
+        if self.exact:
+            return f"({self.r},{self.s})-robust, exact ({self.method})"
+        return f"r-robust for r in [{self.r}, {self.r_upper}], not computed exactly ({self.method})"
+
+
+def robustness(graph: nx.Graph, *, exact_max_nodes: int = 16) -> Robustness:
+    """(r,s)-robustness of the whole graph: exact up to exact_max_nodes, bounded beyond.
+
+    Exact: all 2^n subsets, with a min-over-subsets transform for the pairs, O(n^2 2^n).
+    Bounds beyond: r >= 1 iff the graph has a rooted out-branching (a connected graph when
+    undirected); r >= min(delta - floor(n/2) + 1, ceil(n/2)), delta the minimum in-degree
+    (the smaller set of a pair has <= floor(n/2) nodes); r <= max(1, delta) and
+    r <= ceil(n/2).
+
+    Args:
+      graph: nodes 0..n-1.
+      exact_max_nodes: the largest n enumerated exactly (2^n subsets; 20 takes seconds).
+
+    Returns:
+      A Robustness.
+
+    Example:
+      >>> str(robustness(complete(4)))
+      '(2,4)-robust, exact (all subset pairs)'
+
+    References:
+      LeBlanc, Zhang, Koutsoukos, Sundaram. Resilient asymptotic consensus in robust
+      networks. IEEE JSAC 2013.
+    """
+    n = check_node_ids("robustness", graph)
+    limit = check_int("robustness", "exact_max_nodes", exact_max_nodes, 1, "Use a small limit such as 16.")
+    if limit > _EXACT_CAP:
+        raise ValueError(
+            f"robustness: exact_max_nodes={limit} would enumerate 2^{limit} subsets; the cap is "
+            f"{_EXACT_CAP}. Use exact_max_nodes <= {_EXACT_CAP}."
+        )
+    if n <= limit:
+        r, s = _exact(graph)
+        return Robustness(r, r, s, True, "all subset pairs")
+    rooted = len([c for c in nx.condensation(nx.DiGraph(graph)).in_degree if c[1] == 0]) == 1
+    delta = min(d for _, d in (graph.in_degree if graph.is_directed() else graph.degree))
+    half = math.ceil(n / 2)
+    lower = max(min(delta - n // 2 + 1, half), 1) if rooted else 0
+    upper = min(max(1, delta), half) if rooted else 0
+    method = (
+        f"n={n} > exact_max_nodes={limit}; lower bound: min in-degree {delta} >= floor(n/2) + r - 1, "
+        "or a rooted out-branching for r = 1; upper bound: min(min in-degree, ceil(n/2))"
+    )
+    return Robustness(lower, upper, None, False, method)
+
+
+def _reach_counts(graph: nx.Graph, r: int) -> np.ndarray:
+    """x[S] = |{v in S: v has >= r in-neighbours outside S}| when that is < |S|, else a
+    large value (S is fully reachable, or empty), over all subsets S as bitmasks."""
+    n = graph.number_of_nodes()
+    masks = np.arange(2**n, dtype=np.uint64)
+    inbox = graph.predecessors if graph.is_directed() else graph.neighbors
+    reached = np.zeros(2**n, dtype=np.int64)
+    for v in range(n):
+        bits = np.uint64(sum(1 << u for u in inbox(v)))
+        outside = np.bitwise_count(bits & ~masks)
+        reached += ((masks >> np.uint64(v)) & np.uint64(1)).astype(bool) & (outside >= r)
+    size = np.bitwise_count(masks)
+    return np.where(reached < size, reached, 2 * n + 1)
+
+
+def _min_pair(x: np.ndarray, n: int) -> int:
+    """min over disjoint nonempty S1, S2 of x[S1] + x[S2] (large when no pair qualifies)."""
+    best = x.copy()  # best[M] = min over subsets T of M of x[T]
+    for bit in range(n):
+        view = best.reshape(-1, 2, 2**bit)
+        np.minimum(view[:, 1, :], view[:, 0, :], out=view[:, 1, :])
+    full = 2**n - 1
+    return int(np.min(x + best[full ^ np.arange(2**n)]))
+
+
+def _max_s(graph: nx.Graph, r: int) -> int:
+    """The largest s <= n such that the graph is (r, s)-robust (0 if not r-robust)."""
+    n = graph.number_of_nodes()
+    return min(_min_pair(_reach_counts(graph, r), n), n)
+
+
+def _exact(graph: nx.Graph) -> tuple[int, int]:
+    """The largest r with the graph r-robust, and the largest s for that r (0, 0 if none)."""
+    r, s = 0, 0
+    while (larger := _max_s(graph, r + 1)) >= 1:
+        r, s = r + 1, larger
+    return r, s
+
+
+@dataclass(frozen=True, eq=False)
+class Report:
+    """What `analyze` found; str(report) is a few printable lines.
+
+    Attributes:
+      n: number of nodes.
+      byzantine: the Byzantine node ids.
+      directed: whether the graph is directed.
+      kind: the mixing weights ("metropolis" or "uniform").
+      count_byzantine_in_degree: whether Byzantine neighbours counted in the degrees.
+      weights: float64[n, n], the mixing matrix W (row i: node i's weights).
+      honest: int[h], the honest node ids.
+      byzantine_count: int[h], Byzantine in-neighbours of each honest node.
+      byzantine_weight: float64[h], delta_i = sum over Byzantine j of W_ij.
+      spectral_gap: 1 - max(|lambda_2|, |lambda_h|) of W~ = W_HH + diag(delta), i.e. 1 minus
+        the second largest eigenvalue modulus (NaN with fewer than 2 honest nodes).
+      algebraic_connectivity: lambda_2 of the Laplacian D - A of the honest subgraph
+        (undirected version), 0 when disconnected.
+      honest_connected: the honest subgraph is connected (strongly, when directed).
+      robustness: (r,s)-robustness of the whole graph.
+      f_total_robust: (F+1, F+1)-robust with F = len(byzantine), the condition for W-MSR
+        consensus under an F-total adversary; None when the bounds cannot tell.
+      f_local_robust: (2F+1)-robust with F = max byzantine_count, sufficient for W-MSR
+        under an F-local adversary; None when the bounds cannot tell.
+    """
+
+    n: int
+    byzantine: tuple[int, ...]
+    directed: bool
+    kind: str
+    count_byzantine_in_degree: bool
+    weights: np.ndarray = field(repr=False)
+    honest: np.ndarray = field(repr=False)
+    byzantine_count: np.ndarray = field(repr=False)
+    byzantine_weight: np.ndarray = field(repr=False)
+    spectral_gap: float
+    algebraic_connectivity: float
+    honest_connected: bool
+    robustness: Robustness
+    f_total_robust: bool | None
+    f_local_robust: bool | None
+
+    def __str__(self) -> str:
+        counted = "counted" if self.count_byzantine_in_degree else "not counted"
+        worst = (
+            f"max {self.byzantine_count.max()}, mean {self.byzantine_count.mean():.3g}; Byzantine weight "
+            f"max {self.byzantine_weight.max():.3g}, mean {self.byzantine_weight.mean():.3g}"
+            if self.honest.size
+            else "no honest node"
+        )
+        f_local = int(self.byzantine_count.max()) if self.honest.size else 0
+        lines = [
+            f"nodes {self.n} ({len(self.byzantine)} Byzantine), "
+            f"{'directed' if self.directed else 'undirected'}, "
+            f"{self.kind} weights (Byzantine neighbours {counted} in degrees)",
+            f"honest subgraph connected: {'yes' if self.honest_connected else 'no'}; "
+            f"algebraic connectivity {self.algebraic_connectivity:.4g}",
+            f"spectral gap of honest block (Byzantine weight on diagonal): {self.spectral_gap:.4g}",
+            f"Byzantine neighbours per honest node: {worst}",
+            f"robustness: {self.robustness}",
+            f"W-MSR (LeBlanc et al. 2013): F-total F={len(self.byzantine)} needs "
+            f"({len(self.byzantine) + 1},{len(self.byzantine) + 1})-robust: {_verdict(self.f_total_robust)}; "
+            f"F-local F={f_local} sufficient {2 * f_local + 1}-robust: {_verdict(self.f_local_robust)}",
+        ]
+        return "\n".join(lines)
+
+
+def _verdict(value: bool | None) -> str:
+    return {True: "yes", False: "no", None: "unknown (bounds only)"}[value]
+
+
+def analyze(
+    graph: nx.Graph,
+    byzantine=(),
+    *,
+    kind: str | None = None,
+    count_byzantine_in_degree: bool = True,
+    exact_max_nodes: int = 16,
+) -> Report:
+    """Mixing, spectra and robustness of a graph with Byzantine nodes, for plots and papers.
+
+    W comes from `mixing_weights`. The honest block with the Byzantine weight folded onto
+    the diagonal, W~ = W_HH + diag(delta), delta_i = sum_{j Byzantine} W_ij, is row
+    stochastic; its spectral gap 1 - max(|lambda_2|, |lambda_h|) sets ClippedGossip's
+    error floor O(delta_max zeta^2 / gamma^2).
+
+    Args:
+      graph: nodes 0..n-1.
+      byzantine: Byzantine node ids.
+      kind: mixing weights, see `mixing_weights`.
+      count_byzantine_in_degree: whether Byzantine neighbours count in the degrees (True:
+        the weights the engine uses; False: the honest subgraph's own weights, delta = 0).
+      exact_max_nodes: see `robustness`.
+
+    Returns:
+      A Report.
+
+    Raises:
+      ValueError: bad node ids or weights.
+
+    Example:
+      >>> print(analyze(ring(8), [0]).spectral_gap)  # doctest: +SKIP
+
+    References:
+      He, Karimireddy, Jaggi. Byzantine-robust decentralized learning via ClippedGossip. 2022.
+      LeBlanc, Zhang, Koutsoukos, Sundaram. Resilient asymptotic consensus in robust
+      networks. IEEE JSAC 2013.
+    """
+    n = check_node_ids("analyze", graph)
+    byzantine = check_members("analyze", "byzantine", byzantine, n)
+    src, dst, edge, own = mixing_weights(
+        graph, kind=kind, byzantine=byzantine, count_byzantine_in_degree=count_byzantine_in_degree
+    )
+    weights = np.diag(own)
+    weights[dst, src] = edge
+    honest = np.setdiff1d(np.arange(n), byzantine)
+    delta = weights[np.ix_(honest, byzantine)].sum(axis=1)
+    counts = byzantine_counts(graph, byzantine)
+    honest_graph = graph.subgraph(honest.tolist())
+    rob = robustness(graph, exact_max_nodes=exact_max_nodes)
+    f_local = int(counts[honest].max()) if honest.size else 0
+    return Report(
+        n=n,
+        byzantine=tuple(byzantine),
+        directed=graph.is_directed(),
+        kind=_kind(kind, graph),
+        count_byzantine_in_degree=count_byzantine_in_degree,
+        weights=weights,
+        honest=honest,
+        byzantine_count=counts[honest],
+        byzantine_weight=delta,
+        spectral_gap=_spectral_gap(weights[np.ix_(honest, honest)] + np.diag(delta), graph.is_directed()),
+        algebraic_connectivity=_algebraic_connectivity(honest_graph),
+        honest_connected=_connected(honest_graph),
+        robustness=rob,
+        f_total_robust=_is_rs_robust(graph, rob, len(byzantine) + 1, len(byzantine) + 1),
+        f_local_robust=_is_rs_robust(graph, rob, 2 * f_local + 1, 1),
+    )
+
+
+def _spectral_gap(mixing: np.ndarray, directed: bool) -> float:
+    """1 minus the second largest eigenvalue modulus of a row-stochastic matrix."""
+    if mixing.shape[0] < 2:
+        return math.nan
+    values = np.linalg.eigvals(mixing) if directed else np.linalg.eigvalsh(mixing)
+    return float(max(0.0, 1.0 - np.sort(np.abs(values))[-2]))
+
+
+def _algebraic_connectivity(graph: nx.Graph) -> float:
+    if graph.number_of_nodes() < 2:
+        return 0.0
+    laplacian = nx.laplacian_matrix(graph.to_undirected(as_view=True)).toarray().astype(float)
+    return float(max(0.0, np.linalg.eigvalsh(laplacian)[1]))
+
+
+def _connected(graph: nx.Graph) -> bool:
+    if graph.number_of_nodes() == 0:
+        return False
+    return nx.is_strongly_connected(graph) if graph.is_directed() else nx.is_connected(graph)
+
+
+def _is_rs_robust(graph: nx.Graph, rob: Robustness, r: int, s: int) -> bool | None:
+    """Whether the graph is (r,s)-robust; None when only bounds are known and they cannot
+    tell. Uses: (r+s-1)-robust implies (r,s)-robust, and (r,s)-robust implies r-robust."""
+    if r > rob.r_upper:
+        return False
+    if rob.exact:
+        return s <= _max_s(graph, r)
+    return True if rob.r >= r + s - 1 else None
