@@ -38,3 +38,13 @@ from ._dynamic import random_matchings as random_matchings
 from ._placement import STRATEGIES as STRATEGIES
 from ._placement import place as place
 from ._placement import repair_placement as repair_placement
+
+#: Every graph builder by name (time-varying ones return a tuple of per-round graphs).
+BUILDERS = {
+    builder.__name__: builder
+    for builder in (
+        complete, ring, circulant, torus, grid, star, hypercube, erdos_renyi, random_regular, small_world,
+        barabasi_albert, stochastic_block, random_geometric, two_cliques, dumbbell, exponential,
+        from_networkx, from_edgelist, random_matchings, one_peer_exponential,
+    )
+}  # fmt: skip
