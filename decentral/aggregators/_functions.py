@@ -179,7 +179,7 @@ def bulyan(x, *, f=0, mask=None, weights=None, key=None):
     return _rules.Bulyan()(x, f=f, mask=mask, weights=weights, key=key)
 
 
-def geometric_median(x, *, f=0, mask=None, weights=None, key=None, iterations=3, smoothing=1e-6, start=None):
+def geometric_median(x, *, f=0, mask=None, weights=None, key=None, iterations=8, smoothing=0.1, start=None):
     """Smoothed Weiszfeld approximation of the weighted geometric median.
 
     z <- sum_j b_j x_j / sum_j b_j with b_j = w_j / max(smoothing, ||z - x_j||), for
@@ -187,8 +187,11 @@ def geometric_median(x, *, f=0, mask=None, weights=None, key=None, iterations=3,
     norm is non-finite in float32 get b_j = 0. ``f`` only validates.
 
     Args:
-        iterations: number of Weiszfeld steps (static).
-        smoothing: nu > 0, the smoothing of the distances (traced).
+        iterations: number of Weiszfeld steps (static); 8 as in the ClippedGossip code.
+        smoothing: nu > 0, the smoothing of the distances (traced); 0.1 as in ByzFL.
+            It is in the units of the vectors: starting from row 0, a data point, the
+            first step weighs row 0 by w_0 / nu, so a nu far below the inbox's spread
+            leaves the output stuck at row 0 (the classic Weiszfeld trap).
         start: f32[d] starting point, or None for row 0.
 
     Returns:

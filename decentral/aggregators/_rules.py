@@ -229,8 +229,8 @@ def _starting_point(start, x):
 
 @rule_spec
 class GeometricMedian(Rule):
-    iterations: int = hyperparameter(3, static=True, minimum=1)
-    smoothing: float = hyperparameter(1e-6, positive=True)
+    iterations: int = hyperparameter(8, static=True, minimum=1)
+    smoothing: float = hyperparameter(0.1, positive=True)
     start: object = hyperparameter(None, optional=True)
     name: ClassVar[str] = "geometric_median"
     min_count = staticmethod(_two_f_plus_one)

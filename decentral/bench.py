@@ -1,0 +1,131 @@
+"""Benchmarks (``decentral bench ...``): speeds reported as ratios measured in the same run."""
+
+from __future__ import annotations
+
+import dataclasses
+import platform
+import time
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from . import aggregators as agg
+
+#: Hyperparameters used for the rules in the benchmark (defaults otherwise).
+BENCH_HYPERPARAMETERS = {"clip": {"radius": 1.0}, "centered_clipping": {"radius": 1.0}}
+
+
+@dataclasses.dataclass(frozen=True)
+class RuleTiming:
+    """One rule's time per round over n inboxes of K rows of dimension d."""
+
+    rule: str
+    milliseconds: float
+    ratio_to_mean: float
+    gigabytes_per_second: float
+    peak_megabytes: float
+    note: str = ""
+
+
+def _aggregate_all(spec, block):
+    """Apply ``spec`` to every node's inbox, ``block`` nodes at a time (memory ~ block*K*d)."""
+
+    def one(inbox, f, key):
+        out = spec(inbox, f=f, key=key)
+        return out[0][0] if isinstance(out, tuple) else out
+
+    def run(inboxes, f, keys):
+        fs = jnp.full(inboxes.shape[0], f, jnp.int32)
+        return jax.lax.map(lambda args: one(*args), (inboxes, fs, keys), batch_size=block)
+
+    return jax.jit(run)
+
+
+def _peak_megabytes(compiled) -> float:
+    stats = compiled.memory_analysis()
+    if stats is None:
+        return float("nan")
+    total = stats.argument_size_in_bytes + stats.output_size_in_bytes + stats.temp_size_in_bytes
+    return total / 2**20
+
+
+def _time(fn, *args, repeats):
+    jax.block_until_ready(fn(*args))
+    best = float("inf")
+    for _ in range(repeats):
+        start = time.perf_counter()
+        jax.block_until_ready(fn(*args))
+        best = min(best, time.perf_counter() - start)
+    return best
+
+
+def bench_aggregators(
+    *, nodes=1000, inbox=11, dim=10_000, rules=None, f=2, block=None, repeats=3, seed=0
+) -> list[RuleTiming]:
+    """Time each rule on ``nodes`` pre-gathered inboxes ``f32[nodes, inbox, dim]``.
+
+    Returns one :class:`RuleTiming` per rule, ``mean`` first; ratios are to ``mean``
+    measured in the same run. The floor for a round is reading the inboxes once.
+    """
+    names = list(rules or agg.AGGREGATORS)
+    names = ["mean"] + [name for name in names if name != "mean"]
+    block = block or nodes
+    rng = np.random.default_rng(seed)
+    inboxes = jnp.asarray(rng.normal(size=(nodes, inbox, dim)).astype(np.float32))
+    keys = jax.random.split(jax.random.key(seed), nodes)
+    read_gigabytes = inboxes.size * 4 / 1e9
+    timings = []
+    mean_seconds = None
+    for name in names:
+        spec = agg.resolve(name, **BENCH_HYPERPARAMETERS.get(name, {}))
+        if name == "mda" and inbox > agg.MDA_EXACT_MAX_INBOX:
+            timings.append(RuleTiming(name, float("nan"), float("nan"), float("nan"), float("nan"), "inbox too large"))
+            continue
+        rule_f = min(f, _largest_f(spec, inbox))
+        fn = _aggregate_all(spec, block)
+        compiled = fn.lower(inboxes, rule_f, keys).compile()
+        seconds = _time(compiled, inboxes, rule_f, keys, repeats=repeats)
+        mean_seconds = mean_seconds or seconds
+        timings.append(
+            RuleTiming(
+                rule=name,
+                milliseconds=seconds * 1e3,
+                ratio_to_mean=seconds / mean_seconds,
+                gigabytes_per_second=read_gigabytes / seconds,
+                peak_megabytes=_peak_megabytes(compiled),
+                note=f"f={rule_f}" if rule_f != f else "",
+            )
+        )
+    return timings
+
+
+def _largest_f(spec, inbox):
+    f = 0
+    while spec.required_count(f + 1) <= inbox and f + 1 < inbox:
+        f += 1
+    return f
+
+
+def machine_summary() -> str:
+    """One line naming the machine the numbers came from."""
+    device = jax.devices()[0]
+    import os
+
+    return f"{platform.machine()}, {os.cpu_count()} cores, JAX {jax.__version__} on {device.platform}"
+
+
+def format_table(timings: list[RuleTiming], *, nodes, inbox, dim, block) -> str:
+    """A Markdown table of the timings, with the floor for reading the inbox once."""
+    lines = [
+        f"n={nodes} nodes, K={inbox} rows, d={dim}, blocks of {block or nodes} nodes ({machine_summary()})",
+        "",
+        "| rule | ms / round | x mean | GB/s | peak MB | note |",
+        "|---|---:|---:|---:|---:|---|",
+    ]
+    for t in timings:
+        lines.append(
+            f"| {t.rule} | {t.milliseconds:.1f} | {t.ratio_to_mean:.2f} | {t.gigabytes_per_second:.1f} "
+            f"| {t.peak_megabytes:.0f} | {t.note} |"
+        )
+    return "\n".join(lines)

@@ -1,0 +1,153 @@
+"""The ``decentral`` command line.
+
+Usage and configuration errors print one line to stderr and exit with status 2; no
+traceback ever reaches the user for them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+
+class UsageError(Exception):
+    """A mistake in the command line or a config: reported in one line, exit status 2."""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message):  # argparse's own errors: one line, exit 2
+        raise UsageError(f"{self.prog}: {message}")
+
+
+def _rule_names(text: str) -> list:
+    """``"mean,krum,nnm+trimmed_mean"`` -> ``["mean", "krum", ["nnm", "trimmed_mean"]]``."""
+    names = [name.strip() for name in text.split(",") if name.strip()]
+    return [name.split("+") if "+" in name else name for name in names]
+
+
+def _check_rules(configs) -> None:
+    from . import aggregators as agg
+
+    for config in configs:
+        try:
+            agg.resolve(config)
+        except ValueError as error:
+            raise UsageError(str(error)) from None
+
+
+def _demo(args) -> int:
+    from .demo import DEMO_RULES, format_demo, run_demo
+
+    rules = _rule_names(args.rules) if args.rules else list(DEMO_RULES)
+    _check_rules(rules)
+    scenario = dict(nodes=args.nodes, byzantine=args.byzantine, dim=args.dim, rounds=args.rounds, f=args.f, seed=args.seed)
+    try:
+        rows = run_demo(rules=rules, **scenario)
+    except ValueError as error:
+        raise UsageError(str(error)) from None
+    print(format_demo(rows, **scenario))
+    return 0
+
+
+def _bench(args) -> int:
+    from .bench import bench_aggregators, format_table
+
+    if args.what != "aggregators":
+        raise UsageError(f"decentral bench: unknown benchmark {args.what!r}; available: aggregators")
+    rules = _rule_names(args.rules) if args.rules else None
+    if rules:
+        _check_rules(rules)
+        rules = ["+".join(r) if isinstance(r, list) else r for r in rules]
+    for size in (args.nodes, args.inbox, args.dim, args.repeats):
+        if size < 1:
+            raise UsageError("decentral bench: --nodes, --inbox, --dim and --repeats must be >= 1")
+    block = args.block or args.nodes
+    timings = bench_aggregators(
+        nodes=args.nodes, inbox=args.inbox, dim=args.dim, rules=rules, f=args.f, block=block, repeats=args.repeats
+    )
+    print(format_table(timings, nodes=args.nodes, inbox=args.inbox, dim=args.dim, block=block))
+    return 0
+
+
+def _list(args) -> int:
+    from . import aggregators as agg
+
+    what = args.what
+    if what in ("rules", "all"):
+        print("Aggregation rules and pre-aggregators (decentral.aggregators):")
+        for name, spec in sorted(agg.AGGREGATORS.items()):
+            kind = "pre-aggregator" if spec.preaggregator else f"robustness: {spec.robustness}"
+            print(f"  {name:18s} {_first_line(getattr(agg, name, spec))}  [{kind}]")
+    if what in ("topologies", "all"):
+        import topologies
+
+        print("Topologies (topologies):")
+        for name in topologies.BUILDERS:
+            print(f"  {name:18s} {_first_line(getattr(topologies, name))}")
+    if what in ("attacks", "all"):
+        import attacks
+
+        print("Attacks (attacks):")
+        for name, spec in sorted(attacks.ATTACKS.items()):
+            print(f"  {name:22s} {_first_line(spec)}")
+    if what in ("placements", "all"):
+        import topologies
+
+        print("Placement strategies (topologies.place):")
+        for name in topologies.STRATEGIES:
+            print(f"  {name}")
+    return 0
+
+
+def _first_line(obj) -> str:
+    doc = (obj.__doc__ or "").strip()
+    return doc.splitlines()[0] if doc else ""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="decentral", description="Byzantine-robust decentralized learning, vectorized in JAX.")
+    commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    demo = commands.add_parser("demo", help="robust gossip averaging on a small-world graph, rule by rule")
+    demo.add_argument("--rules", help="comma-separated rules, '+' for chains (e.g. mean,krum,nnm+trimmed_mean)")
+    demo.add_argument("--nodes", type=int, default=64)
+    demo.add_argument("--byzantine", type=int, default=8, help="number of Byzantine nodes (placed at random)")
+    demo.add_argument("--dim", type=int, default=32)
+    demo.add_argument("--rounds", type=int, default=30)
+    demo.add_argument("--f", type=int, default=2, help="Byzantine rows each honest node's rule tolerates")
+    demo.add_argument("--seed", type=int, default=0)
+    demo.set_defaults(run=_demo)
+
+    bench = commands.add_parser("bench", help="benchmarks; speeds as ratios to mean gossip in the same run")
+    bench.add_argument("what", choices=["aggregators"], help="which benchmark")
+    bench.add_argument("--nodes", type=int, default=1000)
+    bench.add_argument("--inbox", type=int, default=11, help="rows per inbox (K)")
+    bench.add_argument("--dim", type=int, default=10_000)
+    bench.add_argument("--rules", help="comma-separated rules (default: all)")
+    bench.add_argument("--f", type=int, default=2)
+    bench.add_argument("--block", type=int, default=0, help="nodes per block (default: all at once)")
+    bench.add_argument("--repeats", type=int, default=3)
+    bench.set_defaults(run=_bench)
+
+    listing = commands.add_parser("list", help="list rules, attacks, topologies or placements, one line each")
+    listing.add_argument("what", nargs="?", default="all", choices=["all", "rules", "attacks", "topologies", "placements"])
+    listing.set_defaults(run=_list)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the ``decentral`` console script."""
+    try:
+        args = build_parser().parse_args(argv)
+        return args.run(args)
+    except UsageError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    except BrokenPipeError:  # output piped into `head` and closed: not an error of ours
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
