@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import os
 import platform
 import time
 
@@ -11,6 +12,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from . import aggregators as agg
+from .testing import largest_f
 
 #: Hyperparameters used for the rules in the benchmark (defaults otherwise).
 BENCH_HYPERPARAMETERS = {"clip": {"radius": 1.0}, "centered_clipping": {"radius": 1.0}}
@@ -18,11 +20,16 @@ BENCH_HYPERPARAMETERS = {"clip": {"radius": 1.0}, "centered_clipping": {"radius"
 
 @dataclasses.dataclass(frozen=True)
 class RuleTiming:
-    """One rule's time per round over n inboxes of K rows of dimension d."""
+    """One rule's time per round over n inboxes of K rows of dimension d.
+
+    ``ratio_to_floor`` compares with reading the inboxes once (``jnp.sum`` of all of
+    them), the memory floor of any rule, timed in the same run.
+    """
 
     rule: str
     milliseconds: float
     ratio_to_mean: float
+    ratio_to_floor: float
     gigabytes_per_second: float
     peak_megabytes: float
     note: str = ""
@@ -75,14 +82,17 @@ def bench_aggregators(
     inboxes = jnp.asarray(rng.normal(size=(nodes, inbox, dim)).astype(np.float32))
     keys = jax.random.split(jax.random.key(seed), nodes)
     read_gigabytes = inboxes.size * 4 / 1e9
-    timings = []
+    floor = jax.jit(jnp.sum).lower(inboxes).compile()
+    floor_seconds = _time(floor, inboxes, repeats=repeats)
+    timings = [RuleTiming("(floor: read once)", floor_seconds * 1e3, float("nan"), 1.0, read_gigabytes / floor_seconds, float("nan"))]
     mean_seconds = None
     for name in names:
         spec = agg.resolve(name, **BENCH_HYPERPARAMETERS.get(name, {}))
         if name == "mda" and inbox > agg.MDA_EXACT_MAX_INBOX:
-            timings.append(RuleTiming(name, float("nan"), float("nan"), float("nan"), float("nan"), "inbox too large"))
+            nan = float("nan")
+            timings.append(RuleTiming(name, nan, nan, nan, nan, nan, f"exact search needs K <= {agg.MDA_EXACT_MAX_INBOX}"))
             continue
-        rule_f = min(f, _largest_f(spec, inbox))
+        rule_f = min(f, largest_f(spec, inbox))
         fn = _aggregate_all(spec, block)
         compiled = fn.lower(inboxes, rule_f, keys).compile()
         seconds = _time(compiled, inboxes, rule_f, keys, repeats=repeats)
@@ -92,6 +102,7 @@ def bench_aggregators(
                 rule=name,
                 milliseconds=seconds * 1e3,
                 ratio_to_mean=seconds / mean_seconds,
+                ratio_to_floor=seconds / floor_seconds,
                 gigabytes_per_second=read_gigabytes / seconds,
                 peak_megabytes=_peak_megabytes(compiled),
                 note=f"f={rule_f}" if rule_f != f else "",
@@ -100,18 +111,13 @@ def bench_aggregators(
     return timings
 
 
-def _largest_f(spec, inbox):
-    f = 0
-    while spec.required_count(f + 1) <= inbox and f + 1 < inbox:
-        f += 1
-    return f
+def _fmt(value: float, digits: int) -> str:
+    return "-" if np.isnan(value) else f"{value:.{digits}f}"
 
 
 def machine_summary() -> str:
     """One line naming the machine the numbers came from."""
     device = jax.devices()[0]
-    import os
-
     return f"{platform.machine()}, {os.cpu_count()} cores, JAX {jax.__version__} on {device.platform}"
 
 
@@ -120,12 +126,12 @@ def format_table(timings: list[RuleTiming], *, nodes, inbox, dim, block) -> str:
     lines = [
         f"n={nodes} nodes, K={inbox} rows, d={dim}, blocks of {block or nodes} nodes ({machine_summary()})",
         "",
-        "| rule | ms / round | x mean | GB/s | peak MB | note |",
-        "|---|---:|---:|---:|---:|---|",
+        "| rule | ms / round | x mean | x floor | GB/s | peak MB | note |",
+        "|---|---:|---:|---:|---:|---:|---|",
     ]
     for t in timings:
         lines.append(
-            f"| {t.rule} | {t.milliseconds:.1f} | {t.ratio_to_mean:.2f} | {t.gigabytes_per_second:.1f} "
-            f"| {t.peak_megabytes:.0f} | {t.note} |"
+            f"| {t.rule} | {t.milliseconds:.1f} | {_fmt(t.ratio_to_mean, 2)} | {_fmt(t.ratio_to_floor, 2)} "
+            f"| {_fmt(t.gigabytes_per_second, 1)} | {_fmt(t.peak_megabytes, 0)} | {t.note} |"
         )
     return "\n".join(lines)

@@ -25,6 +25,9 @@ def mean(x, *, f=0, mask=None, weights=None, key=None):
 
     Not robust: one Byzantine row moves it arbitrarily. ``f`` is unused.
 
+    Tolerates:
+        nothing: a single inf row makes the output inf.
+
     Returns:
         f32[d].
 
@@ -40,8 +43,11 @@ def mean(x, *, f=0, mask=None, weights=None, key=None):
 def median(x, *, f=0, mask=None, weights=None, key=None):
     """Coordinate-wise median; for an even count, the mean of the two middle values.
 
-    Tolerates up to (count-1)//2 Byzantine rows (including NaN, treated as +inf, and +-inf):
-    each output coordinate lies within the honest values' range. ``f`` only validates.
+    With fewer than half the rows Byzantine, each output coordinate lies within the honest
+    values' range. ``f`` only validates.
+
+    Tolerates:
+        up to (count-1)//2 rows holding +-inf, NaN (sorted as +inf) or huge values.
 
     Returns:
         f32[d].
@@ -65,6 +71,9 @@ def trimmed_mean(x, *, f=0, mask=None, weights=None, key=None):
     Each output coordinate lies within the honest values' range when at most f rows are
     Byzantine (NaN counts as +inf).
 
+    Tolerates:
+        up to f rows holding +-inf, NaN (sorted as +inf) or huge values.
+
     Returns:
         f32[d].
 
@@ -85,6 +94,9 @@ def meamed(x, *, f=0, mask=None, weights=None, key=None):
 
     At exactly equal distance from the median the lower value is kept first.
 
+    Tolerates:
+        up to f rows holding +-inf, NaN (sorted as +inf) or huge values.
+
     Returns:
         f32[d].
 
@@ -104,6 +116,9 @@ def phocas(x, *, f=0, mask=None, weights=None, key=None):
     """Phocas: per coordinate, average the count-f values closest to the f-trimmed mean.
 
     At exactly equal distance the lower value is kept first.
+
+    Tolerates:
+        up to f rows holding +-inf, NaN (sorted as +inf) or huge values.
 
     Returns:
         f32[d].
@@ -127,6 +142,9 @@ def krum(x, *, f=0, mask=None, weights=None, key=None, variant="paper"):
     best-scored row; equal scores are broken by value (``tie_key``). Non-finite rows are
     infinitely far from every other row, so they are never chosen while honest rows remain.
 
+    Tolerates:
+        up to f non-finite rows (including rows whose squared norm overflows float32).
+
     Returns:
         f32[d], one of the valid rows.
 
@@ -144,6 +162,9 @@ def multi_krum(x, *, f=0, mask=None, weights=None, key=None, m=None, variant="pa
     """Multi-Krum: the average of the m best Krum-scored rows (default m = count - f).
 
     Scores as :func:`krum`. At run time m is capped at the valid count.
+
+    Tolerates:
+        up to f non-finite rows.
 
     Returns:
         f32[d].
@@ -165,6 +186,9 @@ def bulyan(x, *, f=0, mask=None, weights=None, key=None):
     remaining rows; once fewer than f + 3 rows remain (the last steps, where that formula
     gives k < 1) it uses k = 1 nearest neighbour. Scores are recomputed on the remaining
     rows at every step.
+
+    Tolerates:
+        up to f non-finite rows.
 
     Returns:
         f32[d].
@@ -194,6 +218,9 @@ def geometric_median(x, *, f=0, mask=None, weights=None, key=None, iterations=8,
             leaves the output stuck at row 0 (the classic Weiszfeld trap).
         start: f32[d] starting point, or None for row 0.
 
+    Tolerates:
+        any number of non-finite rows (they get weight 0) while one finite row remains.
+
     Returns:
         f32[d].
 
@@ -215,6 +242,9 @@ def centered_clipping(x, *, f=0, mask=None, weights=None, key=None, radius=1.0, 
     ``radius * iterations`` from the node's own vector. Rows with non-finite norms count
     as zero vectors. ``f`` only validates.
 
+    Tolerates:
+        any number of non-finite rows (they count as zero vectors).
+
     Returns:
         f32[d].
 
@@ -234,6 +264,9 @@ def mda(x, *, f=0, mask=None, weights=None, key=None):
 
     Exact search over all subsets (2^K), for inboxes of at most ``MDA_EXACT_MAX_INBOX``
     (14) rows. Equal diameters are broken by the sum of pairwise squared distances.
+
+    Tolerates:
+        up to f non-finite rows.
 
     Returns:
         f32[d].
@@ -258,6 +291,9 @@ def mda_greedy(x, *, f=0, mask=None, weights=None, key=None):
     returned subset has diameter <= 2 D* <= 2 x (diameter of any count-f honest rows).
     Cost O(K^2 d + K^3).
 
+    Tolerates:
+        up to f non-finite rows.
+
     Returns:
         f32[d].
 
@@ -272,6 +308,9 @@ def cge(x, *, f=0, mask=None, weights=None, key=None, around="zero"):
 
     ``around="zero"`` uses ||x_j|| (the federated definition); ``around="own"`` uses
     ||x_j - x_0||, the meaningful choice when parameters are gossiped.
+
+    Tolerates:
+        up to f non-finite rows (their norm is +inf).
 
     Returns:
         f32[d].
@@ -292,6 +331,9 @@ def aksel(x, *, f=0, mask=None, weights=None, key=None, mode="mid"):
     Keeps floor((count+1)/2) rows (``mode="mid"``) or count - f rows (``mode="n-f"``).
     The median is :func:`median` (mean of the two middles for an even count).
 
+    Tolerates:
+        up to f non-finite rows (``mode='n-f'``) or fewer than half (``mode='mid'``).
+
     Returns:
         f32[d].
 
@@ -306,6 +348,9 @@ def aksel(x, *, f=0, mask=None, weights=None, key=None, mode="mid"):
 
 def nna(x, *, f=0, mask=None, weights=None, key=None):
     """Nearest-neighbour averaging: the mean of the count-f rows closest to row 0 (itself included).
+
+    Tolerates:
+        up to f non-finite rows.
 
     Returns:
         f32[d].
@@ -325,6 +370,9 @@ def ios(x, *, f=0, mask=None, weights=None, key=None):
 
     S = valid rows; f times: mu = weighted mean over S, remove the row j != 0 of S farthest
     from mu. Returns the weighted mean over S.
+
+    Tolerates:
+        up to f non-finite rows: they are infinitely far from any centre and removed first.
 
     Returns:
         f32[d].
@@ -348,6 +396,9 @@ def clipped_gossip(x, *, f=0, mask=None, weights=None, key=None, radius=None):
     1 - delta; tau = sqrt(sum_kept w_j ||x_j - x_0||^2 / delta), and tau = inf when
     delta = 0 (plain gossip). The output moves at most tau from row 0.
 
+    Tolerates:
+        any number of non-finite rows (they count as zero differences).
+
     Returns:
         f32[d].
 
@@ -367,6 +418,9 @@ def cs_plus(x, *, f=0, mask=None, weights=None, key=None, step_size=1.0):
     delta = the sum of the f largest neighbour weights; tau = the largest ||x_j - x_0||
     among the nearest rows (row 0 first) whose cumulative weight is at most 1 - 2 delta,
     so exactly the 2-delta heaviest-farthest weight is clipped; tau = inf when delta = 0.
+
+    Tolerates:
+        any number of non-finite rows (they count as zero differences).
 
     Returns:
         f32[d].
@@ -388,6 +442,9 @@ def nnm(x, *, f=0, mask=None, weights=None, key=None):
     A row with non-finite entries is infinitely far from the others, so only its own mix
     contains it; that mix becomes NaN, an outlier for the rule that follows.
 
+    Tolerates:
+        up to f non-finite rows (their own mix becomes NaN; honest rows stay finite).
+
     Returns:
         (x, mask, weights): f32[K, d], bool[K], f32[K]; mask and weights unchanged.
 
@@ -407,6 +464,9 @@ def arc(x, *, f=0, mask=None, weights=None, key=None, around="zero"):
 
     ``around="own"`` measures and clips x_j - x_0 instead of x_j.
 
+    Tolerates:
+        any number of non-finite rows (they are clipped to zero vectors).
+
     Returns:
         (x, mask, weights).
 
@@ -425,6 +485,9 @@ def clip(x, *, f=0, mask=None, weights=None, key=None, radius=1.0, around="zero"
 
     ``around="own"`` clips x_j - x_0 instead. Not robust by itself.
 
+    Tolerates:
+        any number of non-finite rows (they are clipped to zero vectors).
+
     Returns:
         (x, mask, weights).
 
@@ -441,6 +504,9 @@ def bucketing(x, *, f=0, mask=None, weights=None, key=None, size=2):
     A group's weight is the sum of its members' weights; remaining rows are masked. A group
     holding a row with non-finite entries is NaN (downstream rules treat it as an outlier). The
     count left for the next rule is 1 + ceil((count-1)/size).
+
+    Tolerates:
+        nothing by itself: a group holding a non-finite row is NaN.
 
     Returns:
         (x, mask, weights).

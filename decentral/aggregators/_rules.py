@@ -20,6 +20,7 @@ from ._inbox import (
     clipped_sum,
     closest_window_start,
     coordinate_median,
+    materialized,
     mix_rows,
     normalized_weights,
     pairwise_sq_distances,
@@ -369,7 +370,7 @@ class Aksel(Rule):
 
     def apply(self, x, *, f, mask, weights, key, count):
         del weights, key
-        center = coordinate_median(_sorted_valid(x, mask), count)
+        center = materialized(coordinate_median(_sorted_valid(x, mask), count))
         keep = (count + 1) // 2 if self.mode == "mid" else count - f
         return _best_rows(x, mask, row_norms(x - center[None, :]), keep)
 
@@ -399,10 +400,13 @@ class IOS(Rule):
         weights = normalized_weights(weights, mask)
         keys = tie_key(x)
         others = jnp.arange(x.shape[0]) > 0
+        # Rows that are non-finite in float32 are infinitely far from any centre: the
+        # scissor removes them first, and they never enter a centre.
+        finite = jnp.isfinite(row_norms(x - x[:1]))
 
         def scissor(_, trusted):
-            center = weighted_mean(x, jnp.where(trusted, weights, 0.0))
-            distances = row_norms(x - center[None, :])
+            center = materialized(weighted_mean(x, jnp.where(trusted & finite, weights, 0.0)))
+            distances = jnp.where(finite, row_norms(x - center[None, :]), jnp.inf)
             candidates = trusted & others
             farthest = (ranks(-distances, -keys, candidates) == 0) & candidates
             return trusted & ~farthest
