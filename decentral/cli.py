@@ -50,6 +50,42 @@ def _demo(args) -> int:
     return 0
 
 
+def _run(args) -> int:
+    from .scenario import load_scenario
+    from .simulation import simulate
+
+    try:
+        scenario = load_scenario(args.file)
+        if args.rounds is not None:
+            scenario = scenario.replace(**{"run.rounds": args.rounds, "run.eval_every": min(args.rounds, scenario.run.eval_every)})
+        points = scenario.points()
+    except (ValueError, TypeError) as error:
+        raise UsageError(str(error)) from None
+    rows = []
+    for number, (axes, point) in enumerate(points, start=1):
+        label = ", ".join(f"{axis}={_short(value)}" for axis, value in axes.items()) or "(single run)"
+        print(f"[{number}/{len(points)}] {label}", file=sys.stderr, flush=True)
+        try:
+            result = simulate(point, progress=sys.stderr.isatty())
+        except ValueError as error:
+            raise UsageError(f"{args.file}: {label}: {error}") from None
+        rows.append((label, result.summary()))
+    print(_summary_table(rows))
+    return 0
+
+
+def _short(value) -> str:
+    return "+".join(map(str, value)) if isinstance(value, list) else str(value)
+
+
+def _summary_table(rows) -> str:
+    columns = [key for key in rows[0][1]]
+    lines = ["| point | " + " | ".join(columns) + " |", "|---|" + "---:|" * len(columns)]
+    for label, summary in rows:
+        lines.append(f"| {label} | " + " | ".join(f"{summary[key]:.4g}" for key in columns) + " |")
+    return "\n".join(lines)
+
+
 def _bench(args) -> int:
     from .bench import bench_aggregators, format_table
 
@@ -108,6 +144,11 @@ def _first_line(obj) -> str:
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="decentral", description="Byzantine-robust decentralized learning, vectorized in JAX.")
     commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    run = commands.add_parser("run", help="run a scenario file (its sweep points one after another)")
+    run.add_argument("file", help="a TOML scenario, e.g. experiments/quickstart.toml")
+    run.add_argument("--rounds", type=int, help="override [run] rounds (e.g. a quick check)")
+    run.set_defaults(run=_run)
 
     demo = commands.add_parser("demo", help="robust gossip averaging on a small-world graph, rule by rule")
     demo.add_argument("--rules", help="comma-separated rules, '+' for chains (e.g. mean,krum,nnm+trimmed_mean)")

@@ -1,0 +1,267 @@
+"""Scenarios: a frozen, validated description of one simulation, from Python or TOML.
+
+A TOML scenario has the tables ``[network]``, ``[placement]``, ``[data]``, ``[model]``,
+``[optimizer]``, ``[defense]``, ``[attack]``, ``[faults]``, ``[run]`` and optionally
+``[sweep]``; every key is checked, and an unknown key is an error naming the table and the
+closest valid key. Open-ended parameters (the graph builder's, the dataset's, the rule's,
+the attack's, the optimizer's) go in each table's ``params`` sub-table, e.g.
+``[defense.params]``, and are checked against the component they configure when the
+simulation is built, before anything compiles.
+
+``[sweep]`` lists explicit axes, ``"table.key" = [values]``; the scenario runs at every
+combination of them, one after another. Nothing else is a sweep: a list elsewhere (a chain
+of rules in ``defense.aggregator``) is a single value.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import itertools
+import tomllib
+from pathlib import Path
+from typing import Any
+
+
+def _field(default, doc: str):
+    return dataclasses.field(default=default, metadata={"doc": doc})
+
+
+def _params():
+    return dataclasses.field(default_factory=dict, metadata={"doc": "parameters of the component"})
+
+
+@dataclasses.dataclass(frozen=True)
+class Network:
+    topology: str = _field("random_regular", "a builder of `topologies` (decentral list topologies)")
+    weights: str | None = _field(None, "mixing weights: metropolis (undirected default) or uniform")
+    params: dict = dataclasses.field(
+        default_factory=lambda: {"n": 100, "degree": 10}, metadata={"doc": "the builder's arguments"}
+    )
+
+
+@dataclasses.dataclass(frozen=True)
+class Placement:
+    strategy: str = _field("random", "a strategy of topologies.place (decentral list placements)")
+    count: int | float = _field(0, "Byzantine nodes: an int, or a float fraction of n (rounded down)")
+    params: dict = _params()
+
+
+@dataclasses.dataclass(frozen=True)
+class Data:
+    dataset: str = _field("digits", "digits, synthetic_regression, synthetic_classification, mnist, ...")
+    partition: Any = _field("iid", "iid, or a table such as {name = 'dirichlet', alpha = 0.5}")
+    batch_size: int = _field(32, "minibatch size of each local step")
+    params: dict = _params()
+
+
+@dataclasses.dataclass(frozen=True)
+class Model:
+    name: str = _field("logistic", "linear, logistic, mlp or cnn")
+    params: dict = _params()
+
+
+@dataclasses.dataclass(frozen=True)
+class Optimizer:
+    name: str = _field("sgd", "any optax optimizer by name")
+    learning_rate: float = _field(0.1, "the optimizer's learning rate (traced: changing it never recompiles)")
+    params: dict = _params()
+
+
+@dataclasses.dataclass(frozen=True)
+class Defense:
+    aggregator: Any = _field("mean", "a rule name, or a list: pre-aggregators then a rule")
+    f: Any = _field(0, "an int for every node, 'degree' (floor(rho * degree)) or 'true' (real Byzantine count)")
+    rho: float = _field(0.0, "with f = 'degree': the assumed Byzantine fraction of each neighbourhood")
+    params: dict = dataclasses.field(default_factory=dict, metadata={"doc": "the rule's hyperparameters"})
+
+
+@dataclasses.dataclass(frozen=True)
+class Attack:
+    name: str = _field("none", "an attack of `attacks` (decentral list attacks)")
+    params: dict = _params()
+
+
+@dataclasses.dataclass(frozen=True)
+class Faults:
+    message_loss: float = _field(0.0, "probability that each message is lost, per link and round")
+
+
+@dataclasses.dataclass(frozen=True)
+class Run:
+    seed: int = _field(0, "master seed; the seeds below default to values derived from it")
+    repeats: int = _field(1, "replicates of the run (vmapped), each with its own derived seeds")
+    rounds: int = _field(100, "communication rounds")
+    eval_every: int = _field(10, "rounds between evaluations")
+    task: str = _field("train", "train (local SGD steps + gossip) or averaging (gossip only)")
+    order: str = _field("atc", "atc (adapt then combine) or cta (combine then adapt)")
+    local_steps: int = _field(1, "local optimizer steps per round")
+    gossip_steps: int = _field(1, "gossip rounds per step")
+    dim: int = _field(32, "averaging task only: the dimension of the nodes' vectors")
+    block: int = _field(0, "nodes per block in gossip (0: whole bucket); memory ~ block * K * d")
+    topology_seed: int | None = _field(None, "override the derived topology seed")
+    placement_seed: int | None = _field(None, "override the derived placement seed")
+    data_seed: int | None = _field(None, "override the derived data seed")
+    init_seed: int | None = _field(None, "override the derived initialisation seed")
+    attack_seed: int | None = _field(None, "override the derived attack seed")
+
+
+SECTIONS = {
+    "network": Network,
+    "placement": Placement,
+    "data": Data,
+    "model": Model,
+    "optimizer": Optimizer,
+    "defense": Defense,
+    "attack": Attack,
+    "faults": Faults,
+    "run": Run,
+}
+
+
+@dataclasses.dataclass(frozen=True)
+class Scenario:
+    """One simulation, fully described. Build from Python or :func:`load_scenario`."""
+
+    network: Network = dataclasses.field(default_factory=Network)
+    placement: Placement = dataclasses.field(default_factory=Placement)
+    data: Data = dataclasses.field(default_factory=Data)
+    model: Model = dataclasses.field(default_factory=Model)
+    optimizer: Optimizer = dataclasses.field(default_factory=Optimizer)
+    defense: Defense = dataclasses.field(default_factory=Defense)
+    attack: Attack = dataclasses.field(default_factory=Attack)
+    faults: Faults = dataclasses.field(default_factory=Faults)
+    run: Run = dataclasses.field(default_factory=Run)
+    sweep: dict = dataclasses.field(default_factory=dict)
+
+    def __post_init__(self):
+        _check_values(self)
+        for axis, values in self.sweep.items():
+            _check_axis(axis, values)
+
+    def replace(self, **changes: Any) -> Scenario:
+        """A copy with ``"table.key"`` entries changed (``replace(**{"run.rounds": 10})``)."""
+        sections = {name: getattr(self, name) for name in SECTIONS}
+        for axis, value in changes.items():
+            table, key = _split_axis(axis)
+            sections[table] = dataclasses.replace(sections[table], **{key: value})
+        return Scenario(**sections, sweep=self.sweep)
+
+    def points(self) -> list[tuple[dict, Scenario]]:
+        """Every sweep point: ``(axis values, scenario without a sweep)``; one point if no sweep."""
+        axes = list(self.sweep)
+        base = dataclasses.replace(self, sweep={})
+        points = []
+        for values in itertools.product(*(self.sweep[axis] for axis in axes)):
+            changes = dict(zip(axes, values))
+            points.append((changes, base.replace(**changes)))
+        return points
+
+    def to_dict(self) -> dict:
+        """The resolved scenario as plain data (for logs and result databases)."""
+        return dataclasses.asdict(self)
+
+
+def _split_axis(axis: str) -> tuple[str, str]:
+    table, _, key = axis.partition(".")
+    if table not in SECTIONS or not key:
+        raise ValueError(f"sweep axis {axis!r}: expected 'table.key' with a table among {', '.join(SECTIONS)}.")
+    known = [field.name for field in dataclasses.fields(SECTIONS[table])]
+    if key not in known:
+        raise ValueError(f"sweep axis {axis!r}: [{table}] has no key {key!r}.{_hint(key, known)} Valid: {', '.join(known)}.")
+    return table, key
+
+
+def _check_axis(axis: str, values) -> None:
+    _split_axis(axis)
+    if not isinstance(values, list) or not values:
+        raise ValueError(f"[sweep] {axis!r} must be a non-empty list of values, got {values!r}.")
+
+
+def _hint(key: str, known) -> str:
+    close = difflib.get_close_matches(key, list(known), n=1)
+    return f" Did you mean {close[0]!r}?" if close else ""
+
+
+def _section_from_table(name: str, table: dict):
+    cls = SECTIONS[name]
+    if not isinstance(table, dict):
+        raise ValueError(f"[{name}] must be a table, got {table!r}.")
+    known = [field.name for field in dataclasses.fields(cls)]
+    for key in table:
+        if key not in known:
+            raise ValueError(f"[{name}] unknown key {key!r}.{_hint(key, known)} Valid keys: {', '.join(known)}.")
+    if "params" in table and not isinstance(table["params"], dict):
+        raise ValueError(f"[{name}] params must be a table ([{name}.params]), got {table['params']!r}.")
+    return cls(**table)
+
+
+def scenario_from_dict(config: dict) -> Scenario:
+    """Build a :class:`Scenario` from nested dicts (the shape of a TOML file)."""
+    unknown = [key for key in config if key not in SECTIONS and key != "sweep"]
+    if unknown:
+        valid = [*SECTIONS, "sweep"]
+        raise ValueError(f"unknown table [{unknown[0]}].{_hint(unknown[0], valid)} Valid tables: {', '.join(valid)}.")
+    sections = {name: _section_from_table(name, config[name]) for name in SECTIONS if name in config}
+    return Scenario(**sections, sweep=dict(config.get("sweep", {})))
+
+
+def load_scenario(path) -> Scenario:
+    """Read a TOML scenario file; errors name the file and the offending table or key."""
+    path = Path(path)
+    try:
+        config = tomllib.loads(path.read_text())
+    except FileNotFoundError:
+        raise ValueError(f"scenario file {str(path)!r} not found.") from None
+    except tomllib.TOMLDecodeError as error:
+        raise ValueError(f"{path}: not valid TOML: {error}") from None
+    try:
+        return scenario_from_dict(config)
+    except (ValueError, TypeError) as error:
+        raise ValueError(f"{path}: {error}") from None
+
+
+# --------------------------------------------------------------------------- value checks
+
+
+def _require(condition: bool, message: str) -> None:
+    if not condition:
+        raise ValueError(message)
+
+
+def _is_int(value) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _check_values(scenario: Scenario) -> None:
+    """Checks that need no component: types and ranges of the fixed keys."""
+    run = scenario.run
+    for key in ("repeats", "rounds", "eval_every", "local_steps", "gossip_steps", "dim"):
+        value = getattr(run, key)
+        _require(_is_int(value) and value >= 1, f"[run] {key} must be an integer >= 1, got {value!r}.")
+    _require(_is_int(run.seed), f"[run] seed must be an integer, got {run.seed!r}.")
+    _require(_is_int(run.block) and run.block >= 0, f"[run] block must be an integer >= 0, got {run.block!r}.")
+    _require(run.task in ("train", "averaging"), f"[run] task must be 'train' or 'averaging', got {run.task!r}.")
+    _require(run.order in ("atc", "cta"), f"[run] order must be 'atc' or 'cta', got {run.order!r}.")
+    count = scenario.placement.count
+    _require(
+        (_is_int(count) and count >= 0) or (isinstance(count, float) and 0.0 <= count < 1.0),
+        f"[placement] count must be an integer >= 0 or a fraction in [0, 1), got {count!r}.",
+    )
+    f = scenario.defense.f
+    _require(
+        (_is_int(f) and f >= 0) or f in ("degree", "true"),
+        f"[defense] f must be an integer >= 0, 'degree' or 'true', got {f!r}.",
+    )
+    if f == "degree":
+        _require(0.0 <= scenario.defense.rho < 1.0, f"[defense] rho must be in [0, 1), got {scenario.defense.rho!r}.")
+    loss = scenario.faults.message_loss
+    _require(
+        isinstance(loss, int | float) and 0.0 <= loss < 1.0, f"[faults] message_loss must be in [0, 1), got {loss!r}."
+    )
+    _require(
+        _is_int(scenario.data.batch_size) and scenario.data.batch_size >= 1,
+        f"[data] batch_size must be an integer >= 1, got {scenario.data.batch_size!r}.",
+    )
+    rate = scenario.optimizer.learning_rate
+    _require(isinstance(rate, int | float) and rate > 0, f"[optimizer] learning_rate must be > 0, got {rate!r}.")

@@ -1,0 +1,138 @@
+"""The engine end to end, at tiny sizes (each simulate() compiles once: keep them few)."""
+
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from decentral import simulation
+from decentral.cli import main
+from decentral.scenario import load_scenario, scenario_from_dict
+
+
+def tiny(**tables):
+    """A small training scenario: 12 nodes on a 6-regular graph, digits, logistic."""
+    config = {
+        "network": {"topology": "random_regular", "params": {"n": 12, "degree": 6}},
+        "data": {"dataset": "digits", "batch_size": 16},
+        "run": {"rounds": 20, "eval_every": 10},
+    }
+    for table, values in tables.items():
+        config[table] = {**config.get(table, {}), **values}
+    return scenario_from_dict(config)
+
+
+def test_mean_gossip_converges_to_the_least_squares_optimum():
+    scenario = tiny(
+        network={"topology": "complete", "params": {"n": 8}},
+        data={"dataset": "synthetic_regression", "params": {"dim": 5, "samples_per_node": 40}, "batch_size": 40},
+        model={"name": "linear"},
+        optimizer={"learning_rate": 0.05},
+        run={"rounds": 300, "eval_every": 100},
+    )
+    result = simulation.simulate(scenario)
+    distance = result.metrics["distance_to_optimum"].mean(axis=(1, 2))
+    assert distance[-1] < 0.1 * distance[0], distance
+    assert result.metrics["consensus_distance"][-1].max() < 1e-6
+
+
+def test_same_seed_same_metrics_and_repeats_differ():
+    scenario = tiny(run={"rounds": 10, "eval_every": 10, "repeats": 2})
+    first, second = simulation.simulate(scenario), simulation.simulate(scenario)
+    for name in first.metrics:
+        np.testing.assert_array_equal(first.metrics[name], second.metrics[name])
+    accuracy = first.metrics["test_accuracy"][-1]
+    assert not np.array_equal(accuracy[0], accuracy[1]), "replicates must use different batches"
+
+
+def test_large_values_break_mean_while_trimmed_mean_and_clipped_gossip_hold():
+    """Averaging task on a ring lattice of 30 nodes (3 neighbours per side) with Byzantine
+    nodes 0, 10 and 20: no honest node has more than one Byzantine neighbour."""
+    base = {
+        "network": {"topology": "circulant", "params": {"n": 30, "k": 3}},
+        "placement": {"strategy": "manual", "count": 3, "params": {"ids": [0, 10, 20], "max_per_neighborhood": 1}},
+        "attack": {"name": "large", "params": {"value": 1e3}},
+        "defense": {"f": 1},
+        "run": {"task": "averaging", "rounds": 20, "eval_every": 20, "dim": 8},
+    }
+    drift = {}
+    for rule in ("mean", "trimmed_mean", "clipped_gossip"):
+        config = {**base, "defense": {**base["defense"], "aggregator": rule}}
+        drift[rule] = simulation.simulate(scenario_from_dict(config)).summary()["drift"]
+    # honest vectors start as N(0, I_8): one node's norm is about 2.8. The robust rules move
+    # the honest average by that scale (they are not average-preserving); mean by ~1e3.
+    assert drift["mean"] > 100, drift
+    assert drift["trimmed_mean"] < 3 and drift["clipped_gossip"] < 3, drift
+
+
+def test_no_recompilation_for_new_loss_probability_attack_parameters_or_f():
+    plan = simulation.build(tiny(attack={"name": "ipm"}, defense={"aggregator": "trimmed_mean", "f": 1}))
+    chunk, _ = simulation.make_chunk(plan)
+    state = simulation.initial_state(plan, 0)
+    states = simulation.jax.tree.map(lambda leaf: leaf[None], state)
+    knobs = simulation.Knobs(plan.rule, plan.attack, jnp.asarray(plan.f_nodes), jnp.float32(0.0))
+    states, _ = chunk(states, knobs)
+    stronger = simulation.attacks.resolve("ipm", epsilon=3.0)
+    knobs = simulation.Knobs(plan.rule, stronger, jnp.asarray(plan.f_nodes) * 0, jnp.float32(0.3))
+    chunk(states, knobs)
+    assert chunk._cache_size() == 1
+
+
+def test_label_flip_poisons_only_byzantine_nodes():
+    plan = simulation.build(tiny(placement={"count": 3}, attack={"name": "label_flip"}))
+    clean = simulation.build(tiny(placement={"count": 3}))
+    flipped = np.asarray(plan.data.train.y) != np.asarray(clean.data.train.y)
+    byzantine = plan.network.byzantine
+    assert flipped[byzantine].any() and not flipped[~byzantine].any()
+
+
+@pytest.mark.parametrize(
+    ("tables", "message"),
+    [
+        ({"run": {"rounds": 15, "eval_every": 10}}, "multiple of eval_every"),
+        ({"defense": {"aggregator": "trimmed_mean", "f": 4}}, "at node"),
+        ({"placement": {"count": 20}}, "count"),
+        ({"optimizer": {"name": "sgd", "params": {"momentun": 0.9}}}, "momentun"),
+        ({"optimizer": {"name": "not_an_optimizer"}}, "optax"),
+        ({"network": {"topology": "rign"}}, "ring"),
+        ({"network": {"topology": "ring", "params": {"n": 12, "degree": 3}}}, "degree"),
+        ({"defense": {"aggregator": "krun"}}, "krum"),
+        ({"attack": {"name": "alie", "params": {"zz": 1}}}, "zz"),
+        ({"model": {"name": "linear"}}, "classification"),
+    ],
+)
+def test_bad_scenarios_fail_before_compilation_with_a_clear_message(tables, message):
+    with pytest.raises(ValueError, match=message):
+        simulation.build(tiny(**tables))
+
+
+def test_unknown_toml_key_suggests_the_closest(tmp_path):
+    path = tmp_path / "bad.toml"
+    path.write_text('[run]\nrouns = 3\n')
+    with pytest.raises(ValueError, match=r"bad.toml.*'rouns'.*Did you mean 'rounds'"):
+        load_scenario(path)
+
+
+def test_cli_run_prints_one_row_per_sweep_point(tmp_path, capsys):
+    path = tmp_path / "tiny.toml"
+    path.write_text(
+        '[network]\ntopology = "ring"\nparams = { n = 8 }\n'
+        '[run]\ntask = "averaging"\nrounds = 4\neval_every = 2\n'
+        '[sweep]\n"defense.aggregator" = ["mean", ["nnm", "trimmed_mean"]]\n'
+    )
+    assert main(["run", str(path)]) == 0
+    table = capsys.readouterr().out
+    assert "defense.aggregator=mean" in table and "defense.aggregator=nnm+trimmed_mean" in table
+
+
+def test_cli_run_reports_a_bad_file_in_one_line(tmp_path, capsys):
+    path = tmp_path / "bad.toml"
+    path.write_text('[defence]\nf = 1\n')
+    assert main(["run", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error:") and "defense" in err and len(err.strip().splitlines()) == 1
+
+
+def test_quickstart_file_is_valid():
+    scenario = load_scenario("experiments/quickstart.toml")
+    assert len(scenario.points()) == 3
+    simulation.build(scenario.points()[0][1])
