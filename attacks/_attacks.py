@@ -64,7 +64,8 @@ class _Scaled(Attack):
         if not self.optimal:
             return base + fixed * direction
         t = best_scale(
-            view, ctx, base, direction, target, self.search_min, self.search_max, self.grid, self.refine, name=self.name
+            view, ctx, base, direction, target, self.search_min, self.search_max, self.grid, self.refine,
+            name=self.name, default=fixed,
         )
         return base + t * direction
 

@@ -91,7 +91,7 @@ def with_rows(view, message):
     return jnp.where(view.byzantine[:, None], message, view.inbox)
 
 
-def best_scale(view, ctx, base, direction, target, low, high, grid: int, refine: int, *, name: str):
+def best_scale(view, ctx, base, direction, target, low, high, grid: int, refine: int, *, name: str, default=None):
     """The scale t in [low, high] maximising ||rule(inbox with Byzantine rows base + t direction) - target||.
 
     One ``vmap`` over ``grid`` evenly spaced candidates, then one over ``refine``
@@ -101,10 +101,15 @@ def best_scale(view, ctx, base, direction, target, low, high, grid: int, refine:
     call. Non-finite distances count as -inf; ties go to the smallest scale. The search is
     jitted on its own, so eager calls stay fast (under an outer jit it is inlined).
 
+    The attack's default (fixed) scale is a candidate too, so the optimal mode never does
+    worse than the default against the receiver's rule (narrow peaks, e.g. against Krum,
+    can fall between grid points).
+
     Args:
       view: the receiver's View. ctx: its Context (``ctx.rule`` is required).
       base, direction: f32[d] (or f32[K, d]). target: f32[d]. low, high: scalars.
       grid, refine: static candidate counts. name: the attack, for errors.
+      default: the attack's fixed scale (a scalar), or None.
 
     Returns:
       The best scale (f32 scalar).
@@ -114,20 +119,22 @@ def best_scale(view, ctx, base, direction, target, low, high, grid: int, refine:
     """
     if ctx.rule is None:
         raise ValueError(f"{name} with optimal=True needs the receiver's rule as ctx.rule(inbox, mask, weights).")
-    args = (view, base, direction, target, jnp.asarray(low, jnp.float32), jnp.asarray(high, jnp.float32))
+    low, high = jnp.asarray(low, jnp.float32), jnp.asarray(high, jnp.float32)
+    default = low if default is None else jnp.asarray(default, jnp.float32)
+    args = (view, base, direction, target, low, high, default)
     if jax.tree_util.treedef_is_leaf(jax.tree_util.tree_structure(ctx.rule)):
         return _search_static_rule(ctx.rule, *args, grid=grid, refine=refine)
     return _search_traced_rule(ctx.rule, *args, grid=grid, refine=refine)
 
 
-def _search(rule, view, base, direction, target, low, high, *, grid, refine):
+def _search(rule, view, base, direction, target, low, high, default, *, grid, refine):
     def score(scale):
         attacked = with_rows(view, base + scale * direction)
         out = rule(attacked, view.mask, view.raw_weights)
         gap = jnp.sum((out - target) ** 2)
         return jnp.where(jnp.isfinite(gap), gap, -jnp.inf)
 
-    coarse = low + (high - low) * jnp.linspace(0.0, 1.0, grid)
+    coarse = jnp.concatenate([low + (high - low) * jnp.linspace(0.0, 1.0, grid), default[None]])
     coarse_scores = jax.vmap(score)(coarse)
     i = jnp.argmax(coarse_scores)
     step = (high - low) / max(grid - 1, 1)

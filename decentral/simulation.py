@@ -168,8 +168,6 @@ def build(scenario: Scenario) -> Plan:
         model = make_model(scenario.model.name, **scenario.model.params)
         if model.task != data.task:
             raise ValueError(f"[model] {model.name} is for {model.task}; dataset {data.name} is {data.task}.")
-        if isinstance(attack, attacks.LabelFlip):
-            data = _flip_byzantine_labels(data, network.byzantine, attack)
         flattener = model.flattener(data.input_shape, data.num_outputs)
         dim = flattener.size
     else:
@@ -184,11 +182,13 @@ def _communities(graph):
     return None if any(value is None for value in values) else np.asarray(values)
 
 
-def _flip_byzantine_labels(data, byzantine, attack):
-    train = data.train
-    flipped = attack.flip_labels(train.y, data.num_classes)
-    y = jnp.where(jnp.asarray(byzantine)[:, None], flipped, train.y)
-    return dataclasses.replace(data, train=dataclasses.replace(train, y=y))
+def poisoned_labels(plan: Plan):
+    """The labels Byzantine nodes train on while a ``label_flip`` attack is active, else None."""
+    if plan.data is None or not isinstance(plan.attack, attacks.LabelFlip):
+        return None
+    clean = plan.data.train.y
+    flipped = plan.attack.flip_labels(clean, plan.data.num_classes)
+    return jnp.where(jnp.asarray(plan.network.byzantine)[:, None], flipped, clean)
 
 
 def make_optimizer(config):
@@ -280,10 +280,13 @@ def make_gossip(plan: Plan):
 
 
 def make_local_steps(plan: Plan):
-    """``local(params, opt_state, key) -> (params, opt_state)``: local optimizer steps per node."""
+    """``local(params, opt_state, key, round, attack) -> (params, opt_state)``: local
+    optimizer steps per node; under ``label_flip``, Byzantine nodes train on flipped labels
+    in the attack's rounds ``[start_round, stop_round)``."""
     model, flattener, optimizer = plan.model, plan.flattener, plan.optimizer
     batch_size = plan.scenario.data.batch_size
     steps = plan.scenario.run.local_steps
+    poisoned = poisoned_labels(plan)
 
     def node_loss(flat, batch):
         x, y = batch
@@ -295,10 +298,14 @@ def make_local_steps(plan: Plan):
         updates, opt_state = optimizer.update(grads, opt_state, flat)
         return optax.apply_updates(flat, updates), opt_state
 
-    def local(params, opt_state, key):
+    def local(params, opt_state, key, round_index, attack):
+        train = plan.data.train
+        if poisoned is not None:
+            active = (round_index >= attack.start_round) & (round_index < attack.stop_round)
+            train = dataclasses.replace(train, y=jnp.where(active, poisoned, train.y))
         for step in range(steps):
             keys = jax.random.split(jax.random.fold_in(key, step), params.shape[0])
-            params, opt_state = jax.vmap(node_step)(params, opt_state, plan.data.train, keys)
+            params, opt_state = jax.vmap(node_step)(params, opt_state, train, keys)
         return params, opt_state
 
     return local
@@ -389,11 +396,11 @@ def make_chunk(plan: Plan):
         key, k_local, k_gossip = jax.random.split(state.key, 3)
         params, opt_state, attack_state = state.params, state.opt_state, state.attack_state
         if local is not None and run.order == "atc":
-            params, opt_state = local(params, opt_state, k_local)
+            params, opt_state = local(params, opt_state, k_local, state.round, knobs.attack)
         for step in range(run.gossip_steps):
             params, attack_state = gossip(params, attack_state, jax.random.fold_in(k_gossip, step), state.round, knobs)
         if local is not None and run.order == "cta":
-            params, opt_state = local(params, opt_state, k_local)
+            params, opt_state = local(params, opt_state, k_local, state.round, knobs.attack)
         return dataclasses.replace(
             state, params=params, opt_state=opt_state, attack_state=attack_state, key=key, round=state.round + 1
         )

@@ -446,6 +446,30 @@ def test_optimal_mode_matches_a_fine_search_and_beats_the_default(name):
     assert achieved > objective(rows) + 1e-3, "the optimal mode must beat the default fixed scale"
 
 
+def krum_rule(x, mask, weights):
+    del weights
+    return agg.krum(x, f=1, mask=mask)
+
+
+@pytest.mark.parametrize("name", ["alie", "ipm", "sign_flip", "hidden_vulnerability", "min_max"])
+@pytest.mark.parametrize("rule", [krum_rule, trimmed_rule], ids=["krum", "trimmed_mean"])
+def test_optimal_mode_never_does_worse_than_the_default_scale(name, rule):
+    """Against Krum the objective has narrow peaks a grid can miss: the default scale is
+    always a candidate, so the optimal mode is at least as harmful as the default (seed 35
+    is an inbox where a grid alone missed the default's peak against Krum)."""
+    for seed in (*range(6), 35):
+        x = inbox(40 + seed, offset=0.0 if name == "sign_flip" else 1.0)
+        honest_mean = jnp.asarray(honest_of(x).mean(axis=0))
+        ctx = attacks.Context(rule=rule)
+
+        def harm(spec):
+            out, out_mask = attack(spec, x, ctx=ctx)
+            return float(jnp.linalg.norm(rule(jnp.asarray(out), jnp.asarray(out_mask), None) - honest_mean))
+
+        optimal, default = harm(attacks.resolve(name, optimal=True)), harm(attacks.resolve(name))
+        assert optimal >= default - 1e-5, (seed, optimal, default)
+
+
 def test_optimal_mode_needs_a_rule():
     with pytest.raises(ValueError, match="ctx.rule"):
         attacks.resolve("alie", optimal=True)(jax.random.key(0), inbox(0), BYZ, MASK, None, attacks.Context())

@@ -79,10 +79,19 @@ def test_no_recompilation_for_new_loss_probability_attack_parameters_or_f():
 
 def test_label_flip_poisons_only_byzantine_nodes():
     plan = simulation.build(tiny(placement={"count": 3}, attack={"name": "label_flip"}))
-    clean = simulation.build(tiny(placement={"count": 3}))
-    flipped = np.asarray(plan.data.train.y) != np.asarray(clean.data.train.y)
+    flipped = np.asarray(simulation.poisoned_labels(plan)) != np.asarray(plan.data.train.y)
     byzantine = plan.network.byzantine
     assert flipped[byzantine].any() and not flipped[~byzantine].any()
+    assert simulation.poisoned_labels(simulation.build(tiny(placement={"count": 3}))) is None
+
+
+def test_label_flip_outside_its_rounds_is_honest_training():
+    """An attack window that never opens gives exactly the attack-free run."""
+    never = tiny(placement={"count": 3}, attack={"name": "label_flip", "params": {"start_round": 1000}})
+    honest = tiny(placement={"count": 3})
+    np.testing.assert_array_equal(
+        simulation.simulate(never).metrics["test_accuracy"], simulation.simulate(honest).metrics["test_accuracy"]
+    )
 
 
 @pytest.mark.parametrize(

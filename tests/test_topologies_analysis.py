@@ -249,3 +249,15 @@ def test_docstring_examples_run():
     for module in (_analysis, _builders, _checks, _dynamic, _placement):
         result = doctest.testmod(module, extraglobs=names)
         assert result.failed == 0, module.__name__
+
+
+def test_uniform_weights_on_an_undirected_graph_use_the_general_eigensolver():
+    """Uniform weights are not symmetric: the gap is that of the full spectrum (star: 0.5)."""
+    report = topologies.analyze(topologies.star(6), [], kind="uniform")
+    weights = np.asarray(report.weights)
+    expected = 1 - np.sort(np.abs(np.linalg.eigvals(weights)))[-2]
+    assert report.spectral_gap == pytest.approx(expected) and report.spectral_gap == pytest.approx(0.5)
+
+
+def test_robustness_of_a_single_node_is_zero_and_returns():
+    assert topologies.robustness(topologies.from_networkx(nx.empty_graph(1))).r == 0

@@ -136,7 +136,7 @@ def test_repair_moves_and_reports(ba):
 
 
 def test_repair_fails_clearly_when_impossible():
-    with pytest.raises(ValueError, match=r"repair_placement: no move keeps the excess .* from rising"):
+    with pytest.raises(ValueError, match=r"repair_placement: the greedy repair is stuck .* above b=1"):
         topologies.repair_placement(topologies.complete(5), [0, 1], 1)
 
 

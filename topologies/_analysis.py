@@ -234,7 +234,9 @@ def _max_s(graph: nx.Graph, r: int) -> int:
 def _exact(graph: nx.Graph) -> tuple[int, int]:
     """The largest r with the graph r-robust, and the largest s for that r (0, 0 if none)."""
     r, s = 0, 0
-    while (larger := _max_s(graph, r + 1)) >= 1:
+    if graph.number_of_nodes() < 2:
+        return r, s  # no two disjoint non-empty subsets: robustness is not defined beyond 0
+    while r < graph.number_of_nodes() and (larger := _max_s(graph, r + 1)) >= 1:
         r, s = r + 1, larger
     return r, s
 
@@ -370,7 +372,7 @@ def analyze(
         honest=honest,
         byzantine_count=counts[honest],
         byzantine_weight=delta,
-        spectral_gap=_spectral_gap(weights[np.ix_(honest, honest)] + np.diag(delta), graph.is_directed()),
+        spectral_gap=_spectral_gap(weights[np.ix_(honest, honest)] + np.diag(delta)),
         algebraic_connectivity=_algebraic_connectivity(honest_graph),
         honest_connected=_connected(honest_graph),
         robustness=rob,
@@ -379,11 +381,16 @@ def analyze(
     )
 
 
-def _spectral_gap(mixing: np.ndarray, directed: bool) -> float:
-    """1 minus the second largest eigenvalue modulus of a row-stochastic matrix."""
+def _spectral_gap(mixing: np.ndarray) -> float:
+    """1 minus the second largest eigenvalue modulus of a row-stochastic matrix.
+
+    ``eigvalsh`` only where the matrix is symmetric (Metropolis weights of an undirected
+    graph); uniform weights are not, even on undirected graphs.
+    """
     if mixing.shape[0] < 2:
         return math.nan
-    values = np.linalg.eigvals(mixing) if directed else np.linalg.eigvalsh(mixing)
+    symmetric = np.allclose(mixing, mixing.T, rtol=0.0, atol=1e-12)
+    values = np.linalg.eigvalsh(mixing) if symmetric else np.linalg.eigvals(mixing)
     return float(max(0.0, 1.0 - np.sort(np.abs(values))[-2]))
 
 

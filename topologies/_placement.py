@@ -56,7 +56,8 @@ def place(
       graph: nodes 0..n-1.
       count: int, or float fraction of n in [0, 1] (rounded down); None for eclipse/manual.
       strategy: one of STRATEGIES.
-      seed: random seed (random; clustered and spread without center).
+      seed: random seed, used by random, and by clustered and spread without center; the
+        deterministic strategies accept and ignore it, so one scenario seed serves all.
       victim: the eclipsed node (eclipse only).
       ids: the Byzantine nodes (manual only).
       center: the ball's or the spread's first node (clustered, spread only).
@@ -312,8 +313,8 @@ def repair_placement(graph: nx.Graph, byzantine, max_per_neighborhood: int, *, p
       (ids, moves): the repaired sorted ids and the (from, to) moves made, in order.
 
     Raises:
-      ValueError: no move keeps the excess from rising while some remains (lower the
-        count or raise b).
+      ValueError: the greedy repair is stuck (no single move lowers the excess); it is
+        greedy, so a valid placement may still exist.
 
     Example:
       >>> repair_placement(ring(6), [0, 2], 1)
@@ -338,8 +339,9 @@ def repair_placement(graph: nx.Graph, byzantine, max_per_neighborhood: int, *, p
         left, _, source, target = min(options, default=(excess + 1, 0, -1, -1))
         if left > excess:
             raise ValueError(
-                f"repair_placement: no move keeps the excess of Byzantine neighbours above b={b} "
-                f"(now {excess}) from rising. Lower the count or raise max_per_neighborhood."
+                f"repair_placement: the greedy repair is stuck with {excess} Byzantine neighbours above b={b} "
+                "(no single move lowers the excess; a valid placement may still exist). Lower the count, "
+                "raise max_per_neighborhood, or place the nodes with strategy='manual'."
             )
         is_byzantine[[source, target]] = False, True
         retired[source] = True
