@@ -85,6 +85,10 @@ class Attack:
 @dataclasses.dataclass(frozen=True)
 class Faults:
     message_loss: float = _field(0.0, "probability that each message is lost, per link and round")
+    crashed: list = dataclasses.field(default_factory=list, metadata={"doc": "node ids that crash"})
+    crash_round: int = _field(0, "from this round on, crashed nodes send nothing and stop updating")
+    stragglers: list = dataclasses.field(default_factory=list, metadata={"doc": "node ids whose messages arrive late"})
+    delay: int = _field(1, "rounds by which stragglers' messages are late (they carry stale parameters)")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -97,6 +101,7 @@ class Run:
     order: str = _field("atc", "atc (adapt then combine) or cta (combine then adapt)")
     local_steps: int = _field(1, "local optimizer steps per round")
     gossip_steps: int = _field(1, "gossip rounds per step")
+    gossip: str = _field("params", "what nodes exchange: params, or updates (the change of their local step)")
     dim: int = _field(32, "averaging task only: the dimension of the nodes' vectors")
     block: int = _field(0, "nodes per block in gossip (0: whole bucket); memory ~ block * K * d")
     topology_seed: int | None = _field(None, "override the derived topology seed")
@@ -243,6 +248,20 @@ def _check_values(scenario: Scenario) -> None:
     _require(_is_int(run.block) and run.block >= 0, f"[run] block must be an integer >= 0, got {run.block!r}.")
     _require(run.task in ("train", "averaging"), f"[run] task must be 'train' or 'averaging', got {run.task!r}.")
     _require(run.order in ("atc", "cta"), f"[run] order must be 'atc' or 'cta', got {run.order!r}.")
+    _require(run.gossip in ("params", "updates"), f"[run] gossip must be 'params' or 'updates', got {run.gossip!r}.")
+    _require(
+        run.gossip == "params" or (run.task == "train" and run.order == "atc"),
+        "[run] gossip = 'updates' needs task = 'train' and order = 'atc' (the update is the local step's change).",
+    )
+    faults = scenario.faults
+    for key in ("crashed", "stragglers"):
+        ids = getattr(faults, key)
+        _require(
+            isinstance(ids, list) and all(_is_int(i) and i >= 0 for i in ids) and len(set(ids)) == len(ids),
+            f"[faults] {key} must be a list of distinct node ids, got {ids!r}.",
+        )
+    _require(_is_int(faults.crash_round) and faults.crash_round >= 0, f"[faults] crash_round must be an integer >= 0, got {faults.crash_round!r}.")
+    _require(_is_int(faults.delay) and faults.delay >= 1, f"[faults] delay must be an integer >= 1, got {faults.delay!r}.")
     count = scenario.placement.count
     _require(
         (_is_int(count) and count >= 0) or (isinstance(count, float) and 0.0 <= count < 1.0),

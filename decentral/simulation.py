@@ -149,6 +149,10 @@ def build(scenario: Scenario) -> Plan:
     network = from_graph(graph, byzantine=byzantine, **({} if weights is None else {"weights": weights}))
     if network.byzantine.all():
         raise ValueError("[placement] every node is Byzantine; lower count.")
+    for key in ("crashed", "stragglers"):
+        bad = [node for node in getattr(scenario.faults, key) if node >= network.n]
+        if bad:
+            raise ValueError(f"[faults] {key} holds node ids {bad} but the graph has nodes 0..{network.n - 1}.")
     f_nodes = per_node_f(scenario, graph, network)
     rule = resolve_rule(scenario.defense)
     check_rule_at_nodes(rule, network, f_nodes)
@@ -228,6 +232,26 @@ class Knobs:
     attack: Any
     f_nodes: Any
     message_loss: Any
+    crash_round: Any
+
+
+def knobs_for(plan: Plan, **changes) -> Knobs:
+    """The scenario's traced values (``changes`` override them, e.g. ``message_loss=0.3``)."""
+    faults = plan.scenario.faults
+    knobs = Knobs(
+        rule=plan.rule,
+        attack=plan.attack,
+        f_nodes=jnp.asarray(plan.f_nodes),
+        message_loss=jnp.float32(faults.message_loss),
+        crash_round=jnp.int32(faults.crash_round),
+    )
+    return dataclasses.replace(knobs, **changes)
+
+
+def _node_flags(n: int, ids) -> jnp.ndarray:
+    flags = np.zeros(n, dtype=bool)
+    flags[list(ids)] = True
+    return jnp.asarray(flags)
 
 
 def _bucket_tables(network):
@@ -238,19 +262,26 @@ def _bucket_tables(network):
 
 
 def make_gossip(plan: Plan):
-    """``gossip(params, attack_state, key, round, knobs) -> (params, attack_state)``."""
+    """``gossip(own, sent, attack_state, key, round, knobs) -> (combined, attack_state)``.
+
+    ``own`` are the vectors each node holds, ``sent`` what its neighbours receive from it
+    (the same, except stragglers' stale ones). Byzantine nodes and crashed ones keep their
+    own vector; messages from crashed nodes stop arriving from ``crash_round`` on.
+    """
     byzantine = jnp.asarray(plan.network.byzantine)
+    crashed = _node_flags(plan.network.n, plan.scenario.faults.crashed)
     tables = _bucket_tables(plan.network)
     block = plan.scenario.run.block
     attack, attack_graph = plan.attack, plan.attack_graph
     uses_key = plan.rule.uses_key
 
-    def receive(params, extra, round_index, knobs, node_args):
+    def receive(own, sent, extra, round_index, knobs, node_args):
         node, neighbors, mask, weights, key = node_args
         k_attack, k_loss, k_rule = jax.random.split(key, 3)
-        inbox = params[neighbors]
+        inbox = sent[neighbors].at[0].set(own[node])
         slots = jnp.arange(neighbors.shape[0])
         byz_slot = byzantine[neighbors] & mask & (slots > 0)
+        mask = mask & ~(crashed[neighbors] & (round_index >= knobs.crash_round) & (slots > 0))
         f = knobs.f_nodes[node]
         rule_key = k_rule if uses_key else None
         ctx = attacks.Context(round=round_index, node=node, rule=BoundRule(knobs.rule, f, rule_key), extra=extra)
@@ -258,21 +289,21 @@ def make_gossip(plan: Plan):
         delivered = (jax.random.uniform(k_loss, mask.shape) >= knobs.message_loss) | (slots == 0)
         return knobs.rule(inbox, f=f, mask=mask & delivered, weights=weights, key=rule_key)
 
-    def gossip(params, attack_state, key, round_index, knobs):
+    def gossip(own, sent, attack_state, key, round_index, knobs):
         k_prepare, key = jax.random.split(key)
-        extra, attack_state = knobs.attack.prepare(k_prepare, params, attack_graph, attack_state)
-        updated = params
+        extra, attack_state = knobs.attack.prepare(k_prepare, own, attack_graph, attack_state)
+        updated = own
+        keep = byzantine | (crashed & (round_index >= knobs.crash_round))
         for index, table in enumerate(tables):
             nodes = table["nodes"]
             keys = jax.random.split(jax.random.fold_in(key, index), nodes.shape[0])
             args = (nodes, table["neighbors"], table["mask"], table["weights"], keys)
             combined = jax.lax.map(
-                lambda node_args: receive(params, extra, round_index, knobs, node_args),
+                lambda node_args: receive(own, sent, extra, round_index, knobs, node_args),
                 args,
                 batch_size=block or nodes.shape[0],
             )
-            keep_own = byzantine[nodes][:, None]
-            updated = updated.at[nodes].set(jnp.where(keep_own, params[nodes], combined))
+            updated = updated.at[nodes].set(jnp.where(keep[nodes][:, None], own[nodes], combined))
         return updated, attack_state
 
     del attack
@@ -366,6 +397,7 @@ class State:
     key: Any
     round: Any
     start_center: Any
+    history: Any  # f32[delay + 1, n, d] messages of past rounds (stragglers), or None
 
 
 def initial_state(plan: Plan, repeat: int) -> State:
@@ -382,7 +414,12 @@ def initial_state(plan: Plan, repeat: int) -> State:
     opt_state = jax.vmap(plan.optimizer.init)(params)
     attack_state = plan.attack.init(plan.attack_graph, plan.dim)
     key = jax.random.fold_in(jax.random.key(plan.seeds["attack"]), repeat)
-    return State(params, opt_state, attack_state, key, jnp.int32(0), params[honest].mean(axis=0))
+    history = None
+    faults = plan.scenario.faults
+    if faults.stragglers:
+        first = jnp.zeros_like(params) if plan.scenario.run.gossip == "updates" else params
+        history = jnp.broadcast_to(first, (faults.delay + 1, *params.shape))
+    return State(params, opt_state, attack_state, key, jnp.int32(0), params[honest].mean(axis=0), history)
 
 
 def make_chunk(plan: Plan):
@@ -392,17 +429,38 @@ def make_chunk(plan: Plan):
     local = make_local_steps(plan) if run.task == "train" else None
     metrics = make_metrics(plan)
 
+    faults = plan.scenario.faults
+    crashed = _node_flags(plan.network.n, faults.crashed)
+    stragglers = _node_flags(plan.network.n, faults.stragglers)
+
+    def exchange(messages, history, round_index):
+        """What neighbours receive: stragglers' messages are ``delay`` rounds old."""
+        if history is None:
+            return messages, None
+        slots = faults.delay + 1
+        stale = history[(round_index - faults.delay) % slots]
+        return jnp.where(stragglers[:, None], stale, messages), history.at[round_index % slots].set(messages)
+
     def one_round(state: State, knobs: Knobs):
         key, k_local, k_gossip = jax.random.split(state.key, 3)
         params, opt_state, attack_state = state.params, state.opt_state, state.attack_state
+        frozen = (crashed & (state.round >= knobs.crash_round))[:, None]
+        before = params
         if local is not None and run.order == "atc":
             params, opt_state = local(params, opt_state, k_local, state.round, knobs.attack)
+        messages = params - before if run.gossip == "updates" else params
+        history = state.history
         for step in range(run.gossip_steps):
-            params, attack_state = gossip(params, attack_state, jax.random.fold_in(k_gossip, step), state.round, knobs)
+            sent, recorded = exchange(messages, history, state.round)
+            history = recorded if step == 0 else history
+            messages, attack_state = gossip(messages, sent, attack_state, jax.random.fold_in(k_gossip, step), state.round, knobs)
+        params = before + messages if run.gossip == "updates" else messages
         if local is not None and run.order == "cta":
             params, opt_state = local(params, opt_state, k_local, state.round, knobs.attack)
+        params = jnp.where(frozen, before, params)
         return dataclasses.replace(
-            state, params=params, opt_state=opt_state, attack_state=attack_state, key=key, round=state.round + 1
+            state, params=params, opt_state=opt_state, attack_state=attack_state, key=key, round=state.round + 1,
+            history=history,
         )
 
     def chunk_one(state: State, knobs: Knobs):
@@ -466,7 +524,7 @@ def simulate(scenario: Scenario, *, progress: bool = False) -> Result:
     run = scenario.run
     chunk, evaluate = make_chunk(plan)
     states = jax.tree.map(lambda *leaves: jnp.stack(leaves), *[initial_state(plan, r) for r in range(run.repeats)])
-    knobs = Knobs(plan.rule, plan.attack, jnp.asarray(plan.f_nodes), jnp.float32(scenario.faults.message_loss))
+    knobs = knobs_for(plan)
     history = [jax.device_get(evaluate(states))]
     chunks = range(run.rounds // run.eval_every)
     if progress:

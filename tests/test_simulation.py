@@ -69,10 +69,9 @@ def test_no_recompilation_for_new_loss_probability_attack_parameters_or_f():
     chunk, _ = simulation.make_chunk(plan)
     state = simulation.initial_state(plan, 0)
     states = simulation.jax.tree.map(lambda leaf: leaf[None], state)
-    knobs = simulation.Knobs(plan.rule, plan.attack, jnp.asarray(plan.f_nodes), jnp.float32(0.0))
-    states, _ = chunk(states, knobs)
+    states, _ = chunk(states, simulation.knobs_for(plan))
     stronger = simulation.attacks.resolve("ipm", epsilon=3.0)
-    knobs = simulation.Knobs(plan.rule, stronger, jnp.asarray(plan.f_nodes) * 0, jnp.float32(0.3))
+    knobs = simulation.knobs_for(plan, attack=stronger, f_nodes=jnp.asarray(plan.f_nodes) * 0, message_loss=jnp.float32(0.3))
     chunk(states, knobs)
     assert chunk._cache_size() == 1
 
@@ -94,6 +93,56 @@ def test_label_flip_outside_its_rounds_is_honest_training():
     )
 
 
+def ring_averaging(rounds, **faults):
+    """4 nodes on a ring averaging with mean: Metropolis weights 1/3 on self and both neighbours."""
+    scenario = scenario_from_dict({
+        "network": {"topology": "ring", "params": {"n": 4}},
+        "faults": faults,
+        "run": {"task": "averaging", "rounds": rounds, "eval_every": 1, "dim": 3},
+    })
+    plan = simulation.build(scenario)
+    start = np.asarray(simulation.initial_state(plan, 0).params, dtype=np.float64)
+    return start, simulation.simulate(scenario).final_params[0]
+
+
+RING = np.array([[1, 1, 0, 1], [1, 1, 1, 0], [0, 1, 1, 1], [1, 0, 1, 1]], dtype=np.float64) / 3
+
+
+def test_a_crashed_node_freezes_and_its_neighbours_stop_receiving_from_it():
+    start, final = ring_averaging(1, crashed=[1], crash_round=0)
+    expected = RING @ start
+    expected[1] = start[1]  # frozen
+    expected[0] = (start[0] + start[3]) / 2  # node 1's message masked: weights renormalised
+    expected[2] = (start[2] + start[3]) / 2
+    np.testing.assert_allclose(final, expected, rtol=1e-5, atol=1e-6)
+
+
+def test_a_straggler_message_is_the_one_from_delay_rounds_before():
+    start, final = ring_averaging(2, stragglers=[1], delay=1)
+    first = RING @ start  # round 0: the stale message is the initial vector, as is the current one
+    stale_view = first.copy()
+    stale_view[1] = start[1]  # what node 1's neighbours receive in round 1
+    expected = RING @ stale_view
+    expected[1] = (RING @ first)[1]  # node 1 itself combines its own current vector
+    np.testing.assert_allclose(final, expected, rtol=1e-5, atol=1e-6)
+
+
+def test_gossip_of_updates_equals_gossip_of_parameters_on_a_complete_graph_with_mean():
+    """All nodes start equal; mean over everyone of (x + u_j) = x + mean of u_j."""
+    base = {"network": {"topology": "complete", "params": {"n": 6}}, "run": {"rounds": 10, "eval_every": 10}}
+    params = simulation.simulate(scenario_from_dict(base)).final_params
+    updates = simulation.simulate(scenario_from_dict({**base, "run": {**base["run"], "gossip": "updates"}})).final_params
+    np.testing.assert_allclose(updates, params, rtol=1e-4, atol=1e-5)
+
+
+def test_message_loss_zero_is_the_lossless_run_bit_for_bit():
+    lossless = simulation.simulate(tiny(run={"rounds": 10, "eval_every": 10}))
+    zero = simulation.simulate(tiny(run={"rounds": 10, "eval_every": 10}, faults={"message_loss": 0.0}))
+    np.testing.assert_array_equal(zero.final_params, lossless.final_params)
+    lossy = simulation.simulate(tiny(run={"rounds": 10, "eval_every": 10}, faults={"message_loss": 0.5}))
+    assert not np.array_equal(lossy.final_params, lossless.final_params)
+
+
 @pytest.mark.parametrize(
     ("tables", "message"),
     [
@@ -107,6 +156,8 @@ def test_label_flip_outside_its_rounds_is_honest_training():
         ({"defense": {"aggregator": "krun"}}, "krum"),
         ({"attack": {"name": "alie", "params": {"zz": 1}}}, "zz"),
         ({"model": {"name": "linear"}}, "classification"),
+        ({"faults": {"crashed": [12]}}, "crashed"),
+        ({"run": {"gossip": "updates", "order": "cta"}}, "updates"),
     ],
 )
 def test_bad_scenarios_fail_before_compilation_with_a_clear_message(tables, message):
