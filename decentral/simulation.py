@@ -28,6 +28,7 @@ from typing import Any
 
 import jax
 import jax.numpy as jnp
+import networkx as nx
 import numpy as np
 import optax
 
@@ -37,7 +38,7 @@ import topologies
 from . import aggregators
 from .data import make_dataset, sample_batch
 from .models import make_model
-from .network import from_graph
+from .network import from_graph, from_schedule
 from .scenario import Scenario
 
 SEED_PURPOSES = ("topology", "placement", "data", "init", "attack")
@@ -77,17 +78,20 @@ def build_graph(scenario: Scenario, seed: int):
         close = difflib.get_close_matches(network.topology, list(topologies.BUILDERS), n=1)
         hint = f" Did you mean {close[0]!r}?" if close else ""
         raise ValueError(f"[network] unknown topology {network.topology!r}.{hint} See `decentral list topologies`.")
-    graph = _call_with_params(f"[network.params] of {network.topology}", builder, network.params, seed=seed)
-    if isinstance(graph, tuple):
-        raise ValueError(f"[network] {network.topology} is time-varying; the engine supports static graphs so far.")
-    return graph
+    return _call_with_params(f"[network.params] of {network.topology}", builder, network.params, seed=seed)
+
+
+def smallest_inboxes(network) -> np.ndarray:
+    """int32[n]: each node's inbox size (its smallest over rounds for a time-varying graph)."""
+    sizes = network.inbox_sizes
+    return sizes.min(axis=0) if sizes.ndim == 2 else sizes
 
 
 def per_node_f(scenario: Scenario, graph, network) -> np.ndarray:
     """int32[n]: the f each node's rule assumes (global, from its degree, or the truth)."""
     defense = scenario.defense
     if defense.f == "degree":
-        return np.floor(defense.rho * (network.inbox_sizes - 1)).astype(np.int32)
+        return np.floor(defense.rho * (smallest_inboxes(network) - 1)).astype(np.int32)
     if defense.f == "true":
         counts = topologies.byzantine_counts(graph, np.flatnonzero(network.byzantine))
         return np.asarray(counts, dtype=np.int32)
@@ -109,7 +113,7 @@ def resolve_rule(defense) -> aggregators.Rule:
 def check_rule_at_nodes(rule, network, f_nodes) -> None:
     """The rule's requirement at every honest node, before compilation."""
     honest = np.flatnonzero(~network.byzantine)
-    sizes = network.inbox_sizes
+    sizes = smallest_inboxes(network)
     for node in honest:
         try:
             rule.check(int(sizes[node]), int(f_nodes[node]), node=int(node))
@@ -140,13 +144,20 @@ def build(scenario: Scenario) -> Plan:
     """Build and validate every component of ``scenario`` (no compilation)."""
     seeds = derive_seeds(scenario.run)
     graph = build_graph(scenario, seeds["topology"])
+    schedule = graph if isinstance(graph, tuple) else None
+    if schedule is not None:  # time-varying: placement and analysis on the union of the rounds' edges
+        graph = nx.compose_all(schedule)
     placement = scenario.placement
     byzantine = _call_with_params(
         "[placement.params]", topologies.place, placement.params, graph=graph, count=placement.count,
         strategy=placement.strategy, seed=seeds["placement"],
     ) if placement.count else []
     weights = scenario.network.weights
-    network = from_graph(graph, byzantine=byzantine, **({} if weights is None else {"weights": weights}))
+    weight_option = {} if weights is None else {"weights": weights}
+    if schedule is None:
+        network = from_graph(graph, byzantine=byzantine, **weight_option)
+    else:
+        network = from_schedule(schedule, byzantine=byzantine, **weight_option)
     if network.byzantine.all():
         raise ValueError("[placement] every node is Byzantine; lower count.")
     for key in ("crashed", "stragglers"):
@@ -254,11 +265,18 @@ def _node_flags(n: int, ids) -> jnp.ndarray:
     return jnp.asarray(flags)
 
 
-def _bucket_tables(network):
-    return [
+def _round_tables(network):
+    """``tables(round) -> [table, ...]``: the inbox tables in force at a round (one per degree
+    bucket; a time-varying graph has one table of all nodes, indexed by round mod R)."""
+    if not hasattr(network, "buckets"):
+        per_round = {key: jnp.asarray(getattr(network, key)) for key in ("neighbors", "mask", "weights")}
+        nodes = jnp.arange(network.n, dtype=jnp.int32)
+        return lambda r: [{"nodes": nodes, **{key: value[r % network.rounds] for key, value in per_round.items()}}]
+    buckets = [
         {key: jnp.asarray(getattr(bucket, key)) for key in ("nodes", "neighbors", "mask", "weights")}
         for bucket in network.buckets
     ]
+    return lambda r: buckets
 
 
 def make_gossip(plan: Plan):
@@ -270,7 +288,7 @@ def make_gossip(plan: Plan):
     """
     byzantine = jnp.asarray(plan.network.byzantine)
     crashed = _node_flags(plan.network.n, plan.scenario.faults.crashed)
-    tables = _bucket_tables(plan.network)
+    tables_at = _round_tables(plan.network)
     block = plan.scenario.run.block
     attack, attack_graph = plan.attack, plan.attack_graph
     uses_key = plan.rule.uses_key
@@ -294,7 +312,7 @@ def make_gossip(plan: Plan):
         extra, attack_state = knobs.attack.prepare(k_prepare, own, attack_graph, attack_state)
         updated = own
         keep = byzantine | (crashed & (round_index >= knobs.crash_round))
-        for index, table in enumerate(tables):
+        for index, table in enumerate(tables_at(round_index)):
             nodes = table["nodes"]
             keys = jax.random.split(jax.random.fold_in(key, index), nodes.shape[0])
             args = (nodes, table["neighbors"], table["mask"], table["weights"], keys)

@@ -143,6 +143,29 @@ def test_message_loss_zero_is_the_lossless_run_bit_for_bit():
     assert not np.array_equal(lossy.final_params, lossless.final_params)
 
 
+def test_time_varying_graph_uses_each_round_own_matching():
+    scenario = scenario_from_dict({
+        "network": {"topology": "random_matchings", "params": {"n": 6, "rounds": 3}},
+        "run": {"task": "averaging", "rounds": 2, "eval_every": 1, "dim": 2},
+    })
+    plan = simulation.build(scenario)
+    x = np.asarray(simulation.initial_state(plan, 0).params, dtype=np.float64)
+    for t in range(2):
+        partner = plan.network.neighbors[t][:, 1]  # slot 1: the round's partner (or itself)
+        x = (x + x[partner]) / 2
+    np.testing.assert_allclose(simulation.simulate(scenario).final_params[0], x, rtol=1e-5, atol=1e-6)
+
+
+def test_time_varying_requirement_is_checked_on_the_smallest_inbox():
+    scenario = scenario_from_dict({
+        "network": {"topology": "one_peer_exponential", "params": {"n": 8}},
+        "defense": {"aggregator": "trimmed_mean", "f": 1},
+        "run": {"task": "averaging", "rounds": 2, "eval_every": 1},
+    })
+    with pytest.raises(ValueError, match="trimmed_mean with f=1 needs an inbox of at least 3"):
+        simulation.build(scenario)
+
+
 @pytest.mark.parametrize(
     ("tables", "message"),
     [
