@@ -476,17 +476,20 @@ def _unknown(name: str, valid) -> ValueError:
 _CONTRACT = ("key", "inbox", "byz_slot", "mask", "weights", "ctx")
 
 
-def register(name: str, spec):
+def register(name: str, spec, *, replace: bool = False):
     """Add an attack to :data:`ATTACKS` so configs can name it.
 
     ``spec`` is an :class:`Attack` subclass (decorated with :func:`attack_spec`), or a
     pure function ``fn(key, inbox, byz_slot, mask, weights, ctx, **params) -> (inbox,
     mask)``; its keyword-only parameters (with defaults) become traced spec fields, and
     the wrapper still writes only the valid Byzantine slots and honours
-    ``start_round``/``stop_round``. Returns the spec class.
+    ``start_round``/``stop_round``. A name already taken is an error unless
+    ``replace=True``. Returns the spec class.
     """
     if not isinstance(name, str) or not name.isidentifier():
         raise ValueError(f"register: the name must be an identifier-like string, got {name!r}.")
+    if name in ATTACKS and not replace:
+        raise ValueError(f"register: attack {name!r} is already registered; pass replace=True to override it.")
     if isinstance(spec, type) and issubclass(spec, Attack):
         cls = spec
     elif callable(spec):

@@ -192,6 +192,12 @@ def test_register_a_class_and_a_function():
         attacks.register("bad", lambda key, inbox, byz_slot, mask, weights, ctx, level: inbox)
 
 
+def test_registering_a_taken_name_needs_replace():
+    with pytest.raises(ValueError, match="'alie' is already registered; pass replace=True"):
+        attacks.register("alie", attacks.IPM)
+    assert attacks.ATTACKS["alie"] is attacks.ALIE
+
+
 # =========================================================================== bad input
 
 

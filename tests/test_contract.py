@@ -39,3 +39,9 @@ def test_mean_claims_no_robustness_and_indeed_breaks():
     object.__setattr__(broken, "robustness", "coordinatewise")  # claim something it cannot do
     with pytest.raises(AssertionError, match="honest coordinate range"):
         testing.check_breakdown(broken)
+
+
+def test_registering_a_taken_rule_name_needs_replace():
+    with pytest.raises(ValueError, match="'krum' is already registered; pass replace=True"):
+        agg.register("krum", agg.AGGREGATORS["median"])
+    assert agg.AGGREGATORS["krum"].name == "krum"

@@ -228,16 +228,19 @@ def _unknown(kind: str, name: str, valid) -> ValueError:
     return ValueError(f"Unknown {kind} {name!r}.{hint} Valid names: {', '.join(sorted(valid))}.")
 
 
-def register(name: str, spec, *, min_count: Callable | None = None, preaggregator: bool = False):
+def register(name: str, spec, *, min_count: Callable | None = None, preaggregator: bool = False, replace: bool = False):
     """Add a rule to :data:`AGGREGATORS` so configs can name it.
 
     ``spec`` is either a :class:`Rule` subclass, or a plain pure function with the common
     signature ``fn(x, *, f=0, mask=None, weights=None, key=None, **hyperparameters)``; its
     keyword-only hyperparameters become traced spec fields (defaults from the function).
-    ``min_count(f)`` states the valid rows needed (default 1). Returns the spec class.
+    ``min_count(f)`` states the valid rows needed (default 1). A name already taken is an
+    error unless ``replace=True``. Returns the spec class.
     """
     if not isinstance(name, str) or not name.isidentifier():
         raise ValueError(f"register: the name must be an identifier-like string, got {name!r}.")
+    if name in AGGREGATORS and not replace:
+        raise ValueError(f"register: rule {name!r} is already registered; pass replace=True to override it.")
     if isinstance(spec, type) and issubclass(spec, Rule):
         cls = spec
     elif callable(spec):
