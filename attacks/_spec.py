@@ -152,8 +152,12 @@ def _honest_mask(n, byzantine):
         if byzantine.shape != (n,):
             raise ValueError(f"Graph: a Byzantine mask must have shape [{n}], got {byzantine.shape}.")
         return ~byzantine
+    ids = byzantine.astype(int).ravel()
+    bad = ids[(ids < 0) | (ids >= n)]
+    if bad.size:
+        raise ValueError(f"Graph: Byzantine ids {bad.tolist()} are not nodes of a graph with nodes 0..{n - 1}.")
     honest = np.ones(n, dtype=bool)
-    honest[byzantine.astype(int)] = False
+    honest[ids] = False
     return honest
 
 

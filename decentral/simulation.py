@@ -515,6 +515,17 @@ class Result:
     final_params: np.ndarray
     seconds: float
 
+    def over_honest(self, name: str, quantiles=(0.1, 0.5, 0.9)) -> dict:
+        """A per-node metric summarised over honest nodes at every evaluation, per repeat:
+        ``{"mean", "min", "max", "q10", "q50", "q90"}`` each of shape [E, repeats]."""
+        values = self.metrics[name]
+        if values.ndim != 3:
+            raise ValueError(f"{name} is not a per-node metric (shape {values.shape}).")
+        out = {"mean": values.mean(axis=2), "min": values.min(axis=2), "max": values.max(axis=2)}
+        for q in quantiles:
+            out[f"q{round(q * 100)}"] = np.quantile(values, q, axis=2)
+        return out
+
     def final(self, name: str) -> np.ndarray:
         """The metric at the last evaluation: [repeats] or [repeats, honest]."""
         return self.metrics[name][-1]

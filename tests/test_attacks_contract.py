@@ -284,3 +284,8 @@ def test_graph_builders():
     assert {tuple(e) for e in dense.edges} == {tuple(e) for e in graph.edges}
     with pytest.raises(ValueError, match="node ids"):
         attacks.Graph(honest=np.ones(3, bool), edges=[(0, 5)])
+
+
+def test_graph_rejects_byzantine_ids_outside_the_graph():
+    with pytest.raises(ValueError, match=r"Byzantine ids \[-1, 5\] are not nodes of a graph with nodes 0..3"):
+        attacks.Graph.from_adjacency(np.ones((4, 4)), [-1, 5])

@@ -42,6 +42,10 @@ def test_same_seed_same_metrics_and_repeats_differ():
         np.testing.assert_array_equal(first.metrics[name], second.metrics[name])
     accuracy = first.metrics["test_accuracy"][-1]
     assert not np.array_equal(accuracy[0], accuracy[1]), "replicates must use different batches"
+    spread = first.over_honest("test_accuracy")
+    assert spread["mean"].shape == (2, 2)
+    assert np.all(spread["min"] <= spread["q10"]) and np.all(spread["q10"] <= spread["q50"])
+    assert np.all(spread["q90"] <= spread["max"])
 
 
 def test_large_values_break_mean_while_trimmed_mean_and_clipped_gossip_hold():

@@ -464,7 +464,7 @@ def stochastic_block(
         check_int("stochastic_block", "each of sizes", s, 1, "Use communities of >= 1 node.") for s in sizes
     ]
     if sum(sizes) < 2:
-        raise ValueError(f"stochastic_block needs at least 2 nodes in all; got sizes={sizes}.")
+        raise ValueError(f"stochastic_block needs at least 2 nodes in all; got sizes={sizes}. Use e.g. sizes=[10, 10].")
     p_in = check_probability("stochastic_block", "p_in", p_in)
     p_out = check_probability("stochastic_block", "p_out", p_out)
     probs = [[p_in if a == b else p_out for b in range(len(sizes))] for a in range(len(sizes))]
@@ -513,7 +513,10 @@ def random_geometric(
     n = check_int("random_geometric", "n", n, 2, "Use n >= 2.")
     dim = check_int("random_geometric", "dim", dim, 1, "Use dim >= 1.")
     if not radius > 0:
-        raise ValueError(f"random_geometric needs radius > 0; got radius={radius!r}.")
+        raise ValueError(
+            f"random_geometric needs radius > 0; got radius={radius!r}. In 2-D, a radius above "
+            "sqrt(ln(n)/(pi n)) gives a connected graph with high probability."
+        )
     fix = f"Use radius above sqrt(ln(n)/(pi n)) = {math.sqrt(math.log(n) / (math.pi * n)):.3g} in 2-D"
     return _sample_connected(
         "random_geometric",

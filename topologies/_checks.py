@@ -22,7 +22,9 @@ def check_int(function: str, name: str, value, minimum: int, fix: str) -> int:
 def check_probability(function: str, name: str, value) -> float:
     """Return `value` as a float, or raise if it is not a number in [0, 1]."""
     if isinstance(value, bool) or not isinstance(value, numbers.Real) or not 0 <= value <= 1:
-        raise ValueError(f"{function}: {name} must be a probability in [0, 1]; got {name}={value!r}.")
+        raise ValueError(
+            f"{function}: {name} must be a probability in [0, 1]; got {name}={value!r}. Pass a number such as 0.1."
+        )
     return float(value)
 
 
