@@ -9,6 +9,7 @@ vector) whenever ``count < min_count(f)``. The public functions with docstrings 
 
 from __future__ import annotations
 
+import functools
 from typing import ClassVar
 
 import jax
@@ -24,6 +25,7 @@ from ._inbox import (
     mix_rows,
     normalized_weights,
     pairwise_sq_distances,
+    per_node,
     precedes,
     ranks,
     row_norms,
@@ -239,14 +241,20 @@ class GeometricMedian(Rule):
 
     def apply(self, x, *, f, mask, weights, key, count):
         del f, key, count
-        weights = normalized_weights(weights, mask)
+        return _weiszfeld(x, normalized_weights(weights, mask), _starting_point(self.start, x), self.smoothing, self.iterations)
 
-        def weiszfeld(_, z):
-            distances = row_norms(x - z[None, :])
-            beta = jnp.where(jnp.isfinite(distances), weights / jnp.maximum(self.smoothing, distances), 0.0)
-            return weighted_mean(x, beta)
 
-        return jax.lax.fori_loop(0, self.iterations, weiszfeld, _starting_point(self.start, x))
+@functools.partial(per_node, static_argnums=(4,))
+def _weiszfeld(x, weights, start, smoothing, iterations):
+    """``iterations`` smoothed Weiszfeld steps from ``start`` (a few nodes at a time under
+    vmap: every step reads the inbox twice, and one node's inbox stays in cache)."""
+
+    def step(_, z):
+        distances = row_norms(x - z[None, :])
+        beta = jnp.where(jnp.isfinite(distances), weights / jnp.maximum(smoothing, distances), 0.0)
+        return weighted_mean(x, beta)
+
+    return jax.lax.fori_loop(0, iterations, step, start)
 
 
 @rule_spec
