@@ -75,7 +75,7 @@ def bench_aggregators(
     Returns one :class:`RuleTiming` per rule, ``mean`` first; ratios are to ``mean``
     measured in the same run. The floor for a round is reading the inboxes once.
     """
-    names = list(rules or agg.AGGREGATORS)
+    names = list(rules or agg.AGGREGATORS)  # names, or lists for chains
     names = ["mean"] + [name for name in names if name != "mean"]
     block = block or nodes
     rng = np.random.default_rng(seed)
@@ -86,8 +86,9 @@ def bench_aggregators(
     floor_seconds = _time(floor, inboxes, repeats=repeats)
     timings = [RuleTiming("(floor: read once)", floor_seconds * 1e3, float("nan"), 1.0, read_gigabytes / floor_seconds, float("nan"))]
     mean_seconds = None
-    for name in names:
-        spec = agg.resolve(name, **BENCH_HYPERPARAMETERS.get(name, {}))
+    for config in names:
+        name = "+".join(config) if isinstance(config, list) else config
+        spec = agg.resolve(config, **BENCH_HYPERPARAMETERS.get(name, {}))
         if name == "mda" and inbox > agg.MDA_EXACT_MAX_INBOX:
             nan = float("nan")
             timings.append(RuleTiming(name, nan, nan, nan, nan, nan, f"exact search needs K <= {agg.MDA_EXACT_MAX_INBOX}"))

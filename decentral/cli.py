@@ -26,14 +26,18 @@ def _rule_names(text: str) -> list:
     return [name.split("+") if "+" in name else name for name in names]
 
 
-def _check_rules(configs) -> None:
+def _check_rules(configs, *, preaggregators_alone: bool = False) -> None:
     from . import aggregators as agg
 
     for config in configs:
         try:
-            agg.resolve(config)
+            spec = agg.resolve(config)
         except ValueError as error:
             raise UsageError(str(error)) from None
+        if spec.preaggregator and not preaggregators_alone:
+            raise UsageError(
+                f"{spec.name} is a pre-aggregator: chain it in front of a rule, e.g. {spec.name}+trimmed_mean."
+            )
 
 
 def _demo(args) -> int:
@@ -93,8 +97,7 @@ def _bench(args) -> int:
         raise UsageError(f"decentral bench: unknown benchmark {args.what!r}; available: aggregators")
     rules = _rule_names(args.rules) if args.rules else None
     if rules:
-        _check_rules(rules)
-        rules = ["+".join(r) if isinstance(r, list) else r for r in rules]
+        _check_rules(rules, preaggregators_alone=True)
     for size in (args.nodes, args.inbox, args.dim, args.repeats):
         if size < 1:
             raise UsageError("decentral bench: --nodes, --inbox, --dim and --repeats must be >= 1")

@@ -221,12 +221,12 @@ class Bulyan(Rule):
 # =========================================================================== geometric
 
 
-def _starting_point(start, x):
+def _starting_point(rule, start, x):
     if start is None:
         return x[0]
     start = jnp.asarray(start, x.dtype)
     if start.shape != x.shape[1:]:
-        raise ValueError(f"start must have shape {x.shape[1:]} (one vector), got {start.shape}.")
+        raise ValueError(f"{rule}: start must have shape {x.shape[1:]} (one vector like the inbox rows), got {start.shape}.")
     return start
 
 
@@ -241,7 +241,7 @@ class GeometricMedian(Rule):
 
     def apply(self, x, *, f, mask, weights, key, count):
         del f, key, count
-        return _weiszfeld(x, normalized_weights(weights, mask), _starting_point(self.start, x), self.smoothing, self.iterations)
+        return _weiszfeld(x, normalized_weights(weights, mask), _starting_point(self.name, self.start, x), self.smoothing, self.iterations)
 
 
 @functools.partial(per_node, static_argnums=(4,))
@@ -273,7 +273,7 @@ class CenteredClipping(Rule):
         def clip_step(_, v):
             return v + clipped_sum(x, v, weights, self.radius)
 
-        return jax.lax.fori_loop(0, self.iterations, clip_step, _starting_point(self.start, x))
+        return jax.lax.fori_loop(0, self.iterations, clip_step, _starting_point(self.name, self.start, x))
 
 
 # =========================================================================== minimum diameter

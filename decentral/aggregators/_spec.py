@@ -130,14 +130,28 @@ class Rule:
 
 
 def rule_spec(cls):
-    """Make ``cls`` a frozen dataclass and a JAX pytree (static fields as aux data)."""
+    """Make ``cls`` a frozen dataclass and a JAX pytree (static fields as aux data).
+
+    Registered with ``register_pytree_node`` so that two rule classes with the same fields
+    have different tree structures (``register_dataclass`` tree definitions compare equal
+    across such classes, so ``lax.cond`` could silently pick the wrong rule).
+    Unflattening bypasses ``__init__``: validation runs on concrete values only.
+    """
     cls = dataclasses.dataclass(frozen=True)(cls)
     fields = dataclasses.fields(cls)
-    jax.tree_util.register_dataclass(
-        cls,
-        data_fields=[fl.name for fl in fields if not fl.metadata.get("static")],
-        meta_fields=[fl.name for fl in fields if fl.metadata.get("static")],
-    )
+    data = tuple(fl.name for fl in fields if not fl.metadata.get("static"))
+    meta = tuple(fl.name for fl in fields if fl.metadata.get("static"))
+
+    def flatten(spec):
+        return [getattr(spec, name) for name in data], tuple(getattr(spec, name) for name in meta)
+
+    def unflatten(aux, children):
+        spec = object.__new__(cls)
+        for name, value in (*zip(data, children), *zip(meta, aux)):
+            object.__setattr__(spec, name, value)
+        return spec
+
+    jax.tree_util.register_pytree_node(cls, flatten, unflatten)
     return cls
 
 
@@ -210,10 +224,18 @@ class Chain(Rule):
             count = step.output_count(count)
 
     def __call__(self, x, *, f=0, mask=None, weights=None, key=None):
+        """Each step in turn; if any step lacks the rows it needs, the node's own vector."""
+        own, _, _, _ = prepare(x, f, mask, weights, rule=self.label, min_count=lambda g: 1)
+        own = own[0]
         keys = [None] * len(self.steps) if key is None else list(jax.random.split(key, len(self.steps)))
+        enough = True
         for step, step_key in zip(self.steps[:-1], keys):
+            count = jnp.sum(jnp.ones(jnp.shape(x)[0], bool) if mask is None else jnp.asarray(mask))
+            enough = enough & (count >= step.required_count(f))
             x, mask, weights = step(x, f=f, mask=mask, weights=weights, key=step_key)
-        return self.steps[-1](x, f=f, mask=mask, weights=weights, key=keys[-1])
+        last = self.steps[-1]
+        enough = enough & (jnp.sum(jnp.asarray(mask)) >= last.required_count(f))
+        return jnp.where(enough, last(x, f=f, mask=mask, weights=weights, key=keys[-1]), own)
 
 
 # --------------------------------------------------------------------------- registry
