@@ -497,6 +497,11 @@ def ios(x, f=0, mask=None, weights=None):
     return weighted_mean(s)
 
 
+def _weight_within(w, dist, idx, radius):
+    """The total weight of the valid rows at distance <= radius from x_0."""
+    return sum(w[j] for j in idx if dist[j] <= radius)
+
+
 def clipped_gossip(x, f=0, mask=None, weights=None, *, radius=None):
     """Self-centred clipping gossip (He, Karimireddy, Jaggi 2022, ClippedGossip)."""
     x, mask, weights = _prepare(x, mask, weights)
@@ -513,12 +518,8 @@ def clipped_gossip(x, f=0, mask=None, weights=None, *, radius=None):
         if delta == 0:
             tau = math.inf
         else:
-            kept, cumulative = [], 0.0
-            for j in order:
-                cumulative += w[j]
-                if not _leq_rel(cumulative, 1.0 - delta):
-                    break
-                kept.append(j)
+            # nearest first; rows at the same distance (copies) are counted together
+            kept = [j for j in order if _leq_rel(_weight_within(w, dist, idx, dist[j]), 1.0 - delta)]
             tau = math.sqrt(sum(w[j] * dist[j] ** 2 for j in kept) / delta)
     return x[0] + sum(w[j] * _clip_vector(x[j] - x[0], tau) for j in idx)
 
@@ -536,10 +537,9 @@ def cs_plus(x, f=0, mask=None, weights=None, *, step_size):
     if delta == 0:
         tau = math.inf
     else:
-        tau, cumulative = 0.0, 0.0
-        for j in order:
-            cumulative += w[j]
-            if _leq_rel(cumulative, 1.0 - 2.0 * delta):
+        tau = 0.0
+        for j in order:  # rows at the same distance (copies) are counted together
+            if _leq_rel(_weight_within(w, dist, idx, dist[j]), 1.0 - 2.0 * delta):
                 tau = max(tau, dist[j])
     return x[0] - step_size * sum(w[j] * _clip_vector(x[0] - x[j], tau) for j in idx)
 

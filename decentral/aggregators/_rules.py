@@ -314,15 +314,22 @@ class MDA(Rule):
         subsets = _subset_table(x.shape[0])
         allowed = jnp.all(~subsets | mask[None, :], axis=1) & (jnp.sum(subsets, axis=1) == count - f)
         diameter, spread = _diameters(subsets, pairwise_sq_distances(x, mask))
-        best = _first_best(jnp.where(allowed, diameter, jnp.inf), jnp.where(allowed, spread, jnp.inf))
+        # third criterion, on values: the members' summed tie keys (equal only for subsets
+        # holding the same vectors, whose means are equal)
+        members_key = subsets.astype(jnp.float32) @ tie_key(x)
+        best = _first_best(
+            jnp.where(allowed, diameter, jnp.inf), jnp.where(allowed, spread, jnp.inf), jnp.where(allowed, members_key, jnp.inf)
+        )
         return selection_mean(x, subsets[best])
 
 
-def _first_best(primary, secondary):
-    """Index of the lexicographic minimum of (primary, secondary), first on exact ties."""
-    lowest = primary == jnp.min(primary)
-    secondary = jnp.where(lowest, secondary, jnp.inf)
-    return jnp.argmax(lowest & (secondary == jnp.min(secondary)))
+def _first_best(*criteria):
+    """Index of the lexicographic minimum over ``criteria`` (first index on exact ties)."""
+    best = jnp.ones(criteria[0].shape, dtype=bool)
+    for values in criteria:
+        values = jnp.where(best, values, jnp.inf)
+        best = best & (values == jnp.min(values))
+    return jnp.argmax(best)
 
 
 def nearest_sets(distances, keys, mask, size):
@@ -416,7 +423,9 @@ class IOS(Rule):
             center = materialized(weighted_mean(x, jnp.where(trusted & finite, weights, 0.0)))
             distances = jnp.where(finite, row_norms(x - center[None, :]), jnp.inf)
             candidates = trusted & others
-            farthest = (ranks(-distances, -keys, candidates) == 0) & candidates
+            # the farthest row; among identical copies, the heaviest (a rule on values)
+            order = precedes((~candidates).astype(jnp.int32), -jnp.where(candidates, distances, 0.0), -keys, -weights)
+            farthest = (jnp.sum(order, axis=0) == 0) & candidates
             return trusted & ~farthest
 
         trusted = jax.lax.fori_loop(0, f, scissor, mask)
@@ -436,9 +445,14 @@ def byzantine_weight(weights, mask, f):
 
 
 def cumulative_weight_by_distance(distances, weights, keys, mask):
-    """For each valid row, the weight of the valid rows up to and including it, nearest first."""
-    order = precedes(jnp.where(mask, distances, jnp.inf), keys)
-    up_to = (order | jnp.eye(mask.shape[0], dtype=bool)) & mask[:, None]
+    """For each valid row, the weight of the valid rows up to and including it, nearest first.
+
+    Rows tied in value (same distance and tie key: identical rows) are counted together,
+    so a row's cumulative weight includes every copy of itself whatever the inbox order.
+    """
+    d = jnp.where(mask, distances, jnp.inf)
+    up_to = (d[:, None] < d[None, :]) | ((d[:, None] == d[None, :]) & (keys[:, None] <= keys[None, :]))
+    up_to = up_to & mask[:, None]
     return jnp.sum(jnp.where(up_to, weights[:, None], 0.0), axis=0)
 
 
@@ -496,7 +510,9 @@ class CSPlus(Rule):
 
 
 def _input_weights(weights, mask):
-    return jnp.where(mask, 1.0, 0.0) if weights is None else jnp.asarray(weights, jnp.float32)
+    """The weights a pre-aggregator passes on: 1 per valid row by default; masked rows 0."""
+    weights = jnp.ones(mask.shape, jnp.float32) if weights is None else jnp.asarray(weights, jnp.float32)
+    return jnp.where(mask, weights, 0.0)
 
 
 @rule_spec
