@@ -575,20 +575,24 @@ class FangKrum(Attack):
         "zero": the messages are updates (the paper's federated setting). See fang_trim.
       halvings: static int, candidates evaluated (default 20).
       epsilon: traced, the noise half-width with collusion=False.
+      scope: "local" or "global": whose honest mean gives r and s (Krum itself, and the
+        bound lambda_max, always use the receiver's inbox).
 
     References:
       Fang, Cao, Jia, Gong, USENIX Security 2020 (Section 4, full knowledge, Krum).
     """
 
     reference: str = parameter("mean", static=True, choices=_REFERENCES)
+    scope: str = _scope()
     halvings: int = parameter(20, static=True, minimum=1)
     epsilon: Any = parameter(1e-5, minimum=0.0)
     name: ClassVar[str] = "fang_krum"
     randomized: ClassVar[bool] = True
 
-    def lambda_max(self, view):
-        """The paper's upper bound on lambda for this receiver (f32 scalar)."""
-        ref, _ = _reference(self.reference, view, local_stats(view)["mean"])
+    def lambda_max(self, view, mean=None):
+        """The paper's upper bound on lambda for this receiver (f32 scalar); ``mean`` is the
+        honest mean the reference uses (default: the receiver's honest rows)."""
+        ref, _ = _reference(self.reference, view, local_stats(view)["mean"] if mean is None else mean)
         d = jnp.asarray(view.dim, jnp.float32)
         distances = jnp.sqrt(pairwise_sq_distances(view.clean))
         pair = view.honest[:, None] & view.honest[None, :] & ~jnp.eye(view.size, dtype=bool)
@@ -602,14 +606,14 @@ class FangKrum(Attack):
         return closest / (denominator * jnp.sqrt(d)) + farthest / jnp.sqrt(d)
 
     def message(self, key, view, ctx):
-        del ctx
-        ref, s = _reference(self.reference, view, local_stats(view)["mean"])
+        mean = honest_stats(self, view, ctx)["mean"]
+        ref, s = _reference(self.reference, view, mean)
         noise = jnp.zeros(view.inbox.shape, jnp.float32)
         if not self.collusion:
             noise = jax.random.uniform(key, view.inbox.shape, jnp.float32, -self.epsilon, self.epsilon)
             first = jnp.argmax(view.byzantine)
             noise = jnp.where((jnp.arange(view.size) == first)[:, None], 0.0, noise)
-        lambdas = self.lambda_max(view) * 0.5 ** jnp.arange(self.halvings, dtype=jnp.float32)
+        lambdas = self.lambda_max(view, mean) * 0.5 ** jnp.arange(self.halvings, dtype=jnp.float32)
         return _fang_krum_rows(view, ref, s, noise, lambdas)
 
 

@@ -175,12 +175,16 @@ def krum_index(rows, f):
     return int(np.argmin(scores))
 
 
-def fang_krum(inbox, byz, mask, reference="mean", halvings=20):
-    """Fang et al. 2020, full-knowledge Krum attack (colluding copies); returns the full inbox."""
+def fang_krum(inbox, byz, mask, reference="mean", halvings=20, population=None):
+    """Fang et al. 2020, full-knowledge Krum attack (colluding copies); returns the full inbox.
+
+    ``population``: the honest vectors whose mean gives r and s (scope="global"); by default
+    the receiver's honest rows.
+    """
     inbox = np.asarray(inbox, dtype=np.float64)
     honest, n, f = split(inbox, byz, mask)
     d = inbox.shape[1]
-    r, s = fang_reference(honest, inbox[0], reference)
+    r, s = fang_reference(honest if population is None else population, inbox[0], reference)
     m = len(honest)
     sums = []
     for i in range(m):

@@ -43,6 +43,7 @@ SPECS.update(
         "min_sum_global": attacks.resolve("min_sum", scope="global", bound="min"),
         "fang_trim_independent": attacks.resolve("fang_trim", collusion=False, reference="zero"),
         "fang_krum_independent": attacks.resolve("fang_krum", collusion=False, reference="own"),
+        "fang_krum_global": attacks.resolve("fang_krum", scope="global"),
         "mimic_heuristic": attacks.resolve("mimic", mode="heuristic", warmup=3),
         "isolation_zero_unweighted": attacks.resolve("isolation", target="zero", weighted=False),
         "spectral_optimal": attacks.resolve("spectral", optimal=True),

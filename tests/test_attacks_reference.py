@@ -262,6 +262,11 @@ def test_global_scope_uses_every_honest_node():
     extra, _ = spec.prepare(jax.random.key(0), jnp.asarray(params), graph, spec.init(graph, D))
     out, _ = attack(spec, x, ctx=attacks.Context(extra=extra))
     assert_rows(out, ref.alie(honest_params, 6, 2), x)  # n and f stay the receiver's
+    spec = attacks.resolve("fang_krum", scope="global")
+    extra, _ = spec.prepare(jax.random.key(0), jnp.asarray(params), graph, spec.init(graph, D))
+    out, _ = attack(spec, x, ctx=attacks.Context(extra=extra))
+    expected = ref.fang_krum(x, BYZ, MASK, "mean", population=honest_params)
+    np.testing.assert_allclose(out[WRITTEN], expected[WRITTEN], rtol=1e-4, atol=1e-5)
 
 
 def test_spectral_against_networkx_fiedler():
