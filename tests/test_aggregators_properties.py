@@ -25,9 +25,10 @@ float32: otherwise an exact tie between two distances (rows at +-0.1 from x_0) b
 a 1-ulp non-tie after the shift and legitimately selects another row -- a property of
 floating point, not of the rule.
 
-Inputs the properties found are replayed at the end of this file; the strategies still
-avoid their triggers (``WEIGHT_TIES``, ``EXACT_TIES``, ``NAN_PADDING_WEIGHTS``) and the
-replays pin them down. One known limitation remains pinned by a strict xfail.
+Inputs the properties found are replayed at the end of this file. The bugs they exposed
+are fixed, and the strategies exercise their triggers again (identical rows with
+different weights, exact ties, NaN weights on padding); only the known limitation pinned
+by the strict xfail is avoided (``EXACT_TIES``).
 """
 
 import jax
@@ -72,18 +73,10 @@ ORDER_SPECS = sorted(n for n, s in SPECS.items() if s.order_invariant and not s.
 PADDING_SPECS = sorted(SPECS)
 TRANSLATION_SPECS = sorted(n for n, s in SPECS.items() if s.translation_equivariant)
 
-# Known bugs: the strategies below steer clear of each one's trigger for these specs.
-#: Identical rows with different weights: which copy counts is decided by row index
-#: (test_weighted_rules_break_ties_between_identical_rows_by_index).
-WEIGHT_TIES = {"ios", "clipped_gossip", "cs_plus", "cs_plus[step=0.3]"}
-#: Exact ties decided by row order: IOS's distances to the weighted mean (by float32
-#: rounding, test_ios_breaks_exact_distance_ties_by_summation_order) and MDA's equal
-#: (diameter, spread) subsets (by subset index, test_mda_breaks_exact_ties_by_row_index).
-#: Their inboxes get a small irrational-looking offset so that no two distances tie.
-EXACT_TIES = {"ios", "mda"}
-#: NaN weights on masked rows leak into the output weights
-#: (test_bucketing_nan_weight_on_a_masked_row_poisons_the_output_weights).
-NAN_PADDING_WEIGHTS = {"bucketing"}
+#: Known limitation: IOS decides an exact tie in distance to the weighted mean by float32
+#: rounding, which depends on row order (test_ios_breaks_exact_distance_ties_by_summation_order).
+#: Its inboxes get a small irrational-looking offset so that no two distances tie.
+EXACT_TIES = {"ios"}
 
 PROPERTY_SETTINGS = settings(
     max_examples=20,
@@ -145,9 +138,6 @@ def inboxes(draw, name, rows, *, grid=False):
         x = x + _generic_offsets(rows)
     elif grid:
         x = (np.round(x / GRID) * GRID).astype(np.float32)
-    if name in WEIGHT_TIES:  # identical rows get the weight of their first copy
-        for k in range(rows):
-            weights[k] = weights[np.flatnonzero(np.all(x == x[k], axis=1))[0]]
     spare = max(rows - spec.required_count(0), 0)
     dropped = draw(st.integers(0, spare), label="masked rows")
     invalid = list(draw(st.permutations(range(1, rows)), label="which")[:dropped])
@@ -183,7 +173,7 @@ def test_the_property_tables_cover_the_registry():
     assert {n for n in agg.AGGREGATORS if n != "bucketing"} <= set(ORDER_SPECS)  # bucketing is random
     assert "cge" not in TRANSLATION_SPECS and "cge[own]" in TRANSLATION_SPECS  # around="zero" claims nothing
     assert {"clip", "arc"}.isdisjoint(TRANSLATION_SPECS) and {"clip[own]", "arc[own]"} <= set(TRANSLATION_SPECS)
-    assert (WEIGHT_TIES | EXACT_TIES | NAN_PADDING_WEIGHTS) <= set(SPECS)
+    assert EXACT_TIES <= set(SPECS)
 
 
 # --------------------------------------------------------------------------- (a) order
@@ -214,8 +204,7 @@ def test_padding_rows_do_not_matter(name, data):
     rows = SHAPES[0]
     x, f, mask, weights = data.draw(inboxes(name, rows), label="inbox")
     fill = data.draw(st.sampled_from([1e6, -1e6, np.nan]), label="fill")
-    pad_values = [0.0, 7.0, 1e6] + ([] if name in NAN_PADDING_WEIGHTS else [np.nan])
-    pad_weights = data.draw(st.lists(st.sampled_from(pad_values), min_size=PAD, max_size=PAD), label="pad weights")
+    pad_weights = data.draw(st.lists(st.sampled_from([0.0, 7.0, 1e6, np.nan]), min_size=PAD, max_size=PAD), label="pad weights")
     padded_x = np.concatenate([x, np.full((PAD, DIM), fill, np.float32)])
     padded_mask = np.concatenate([mask, np.zeros(PAD, bool)])
     padded_weights = np.concatenate([weights, np.asarray(pad_weights, np.float32)])
