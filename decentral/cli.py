@@ -23,7 +23,15 @@ class _Parser(argparse.ArgumentParser):
 def _rule_names(text: str) -> list:
     """``"mean,krum,nnm+trimmed_mean"`` -> ``["mean", "krum", ["nnm", "trimmed_mean"]]``."""
     names = [name.strip() for name in text.split(",") if name.strip()]
+    if not names:
+        raise UsageError(f"--rules {text!r} names no rule; give e.g. --rules mean,trimmed_mean")
     return [name.split("+") if "+" in name else name for name in names]
+
+
+def _at_least(command: str, minimum: int, **values) -> None:
+    for name, value in values.items():
+        if value < minimum:
+            raise UsageError(f"{command}: --{name} must be >= {minimum}, got {value}")
 
 
 def _check_rules(configs, *, preaggregators_alone: bool = False) -> None:
@@ -43,8 +51,10 @@ def _check_rules(configs, *, preaggregators_alone: bool = False) -> None:
 def _demo(args) -> int:
     from .demo import DEMO_RULES, format_demo, run_demo
 
-    rules = _rule_names(args.rules) if args.rules else list(DEMO_RULES)
+    rules = _rule_names(args.rules) if args.rules is not None else list(DEMO_RULES)
     _check_rules(rules)
+    _at_least("decentral demo", 1, nodes=args.nodes, dim=args.dim, rounds=args.rounds)
+    _at_least("decentral demo", 0, byzantine=args.byzantine, f=args.f)
     scenario = dict(nodes=args.nodes, byzantine=args.byzantine, dim=args.dim, rounds=args.rounds, f=args.f, seed=args.seed)
     try:
         rows = run_demo(rules=rules, **scenario)
@@ -95,12 +105,11 @@ def _bench(args) -> int:
 
     if args.what != "aggregators":
         raise UsageError(f"decentral bench: unknown benchmark {args.what!r}; available: aggregators")
-    rules = _rule_names(args.rules) if args.rules else None
+    rules = _rule_names(args.rules) if args.rules is not None else None
     if rules:
         _check_rules(rules, preaggregators_alone=True)
-    for size in (args.nodes, args.inbox, args.dim, args.repeats):
-        if size < 1:
-            raise UsageError("decentral bench: --nodes, --inbox, --dim and --repeats must be >= 1")
+    _at_least("decentral bench", 1, nodes=args.nodes, inbox=args.inbox, dim=args.dim, repeats=args.repeats)
+    _at_least("decentral bench", 0, f=args.f, block=args.block)
     block = args.block or args.nodes
     timings = bench_aggregators(
         nodes=args.nodes, inbox=args.inbox, dim=args.dim, rules=rules, f=args.f, block=block, repeats=args.repeats

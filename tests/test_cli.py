@@ -135,9 +135,9 @@ ERRORS = {
     "unknown-subcommand": (["frobnicate"], "error: decentral: argument command: invalid choice: 'frobnicate'"),
     "bad-integer": (["demo", "--nodes", "ten"], "error: decentral demo: argument --nodes: invalid int value: 'ten'"),
     "bad-integer-bench": (["bench", "aggregators", "--repeats", "1.5"], "error: decentral bench: argument --repeats: invalid int value: '1.5'"),
-    "nonpositive-size": (["bench", "aggregators", "--nodes", "0"], "error: decentral bench: --nodes, --inbox, --dim and --repeats must be >= 1"),
+    "nonpositive-size": (["bench", "aggregators", "--nodes", "0"], "error: decentral bench: --nodes must be >= 1, got 0"),
     "too-many-byzantine": (["demo", "--nodes", "16", "--byzantine", "20", "--rules", "mean"], "error: place: count=20 exceeds n=16 nodes."),
-    "negative-f": (["demo", "--nodes", "16", "--rounds", "1", "--f", "-1", "--rules", "median"], "error: median: f must be >= 0, got f=-1."),
+    "negative-f": (["demo", "--nodes", "16", "--rounds", "1", "--f", "-1", "--rules", "median"], "error: decentral demo: --f must be >= 0, got -1"),
 }
 
 
@@ -178,3 +178,18 @@ def test_bench_accepts_a_chain(capsys):
     assert (code, err) == (0, "")
     rows = {row["rule"]: row for row in _table(out)}
     assert "nnm+trimmed_mean" in rows and float(rows["nnm+trimmed_mean"]["x mean"]) > 0
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["demo", "--rules", ","], "names no rule"),
+        (["demo", "--dim", "0"], "--dim must be >= 1"),
+        (["demo", "--byzantine", "-1"], "--byzantine must be >= 0"),
+        (["bench", "aggregators", "--f", "-1"], "--f must be >= 0"),
+    ],
+)
+def test_out_of_range_options_are_usage_errors(argv, message, capsys):
+    code, _, err = run(capsys, *argv)
+    assert code == 2
+    assert err.startswith("error:") and message in err and len(err.strip().splitlines()) == 1
