@@ -21,6 +21,7 @@ import topologies
 
 from . import aggregators as agg
 from .network import from_graph
+from .testing import largest_f
 
 DEMO_RULES = (
     "mean",
@@ -51,13 +52,6 @@ def _rule_label(config) -> str:
     return "+".join(config) if isinstance(config, list) else config
 
 
-def _largest_f(spec, inbox_size, wanted):
-    f = wanted
-    while f > 0 and spec.required_count(f) > inbox_size:
-        f -= 1
-    return f
-
-
 def run_demo(
     *, nodes=64, neighbors_per_side=3, byzantine=8, dim=32, rounds=30, attack_size=10.0, f=2, seed=0, rules=DEMO_RULES
 ) -> list[DemoRow]:
@@ -73,7 +67,7 @@ def run_demo(
     rows = []
     for config in rules:
         spec = agg.resolve(config)
-        rule_f = min(_largest_f(spec, int(network.inbox_sizes[honest].min()), f), f)
+        rule_f = min(f, largest_f(spec, int(network.inbox_sizes[honest].min())))
         began = time.perf_counter()
         final = np.asarray(_simulate(network, spec, rule_f, jnp.asarray(start), jnp.asarray(direction), rounds))
         seconds = time.perf_counter() - began

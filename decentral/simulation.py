@@ -290,7 +290,7 @@ def make_gossip(plan: Plan):
     crashed = _node_flags(plan.network.n, plan.scenario.faults.crashed)
     tables_at = _round_tables(plan.network)
     block = plan.scenario.run.block
-    attack, attack_graph = plan.attack, plan.attack_graph
+    attack_graph = plan.attack_graph
     uses_key = plan.rule.uses_key
 
     def receive(own, sent, extra, round_index, knobs, node_args):
@@ -324,7 +324,6 @@ def make_gossip(plan: Plan):
             updated = updated.at[nodes].set(jnp.where(keep[nodes][:, None], own[nodes], combined))
         return updated, attack_state
 
-    del attack
     return gossip
 
 
