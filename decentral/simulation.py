@@ -22,6 +22,7 @@ inbox); ``[run] block`` sets B (default: the whole bucket at once).
 from __future__ import annotations
 
 import dataclasses
+import functools
 import inspect
 import time
 from typing import Any
@@ -206,19 +207,134 @@ def poisoned_labels(plan: Plan):
     return jnp.where(jnp.asarray(plan.network.byzantine)[:, None], flipped, clean)
 
 
-def make_optimizer(config):
-    """An optax optimizer by name, its learning rate traced (``inject_hyperparams``)."""
-    factory = getattr(optax, config.name, None)
+def _is_numeric(value) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def optimizer_from(name: str, learning_rate, params: dict):
+    """An optax optimizer by name, its learning rate traced (``inject_hyperparams``).
+
+    Every numeric hyperparameter (learning rate, momentum, ...) lives in the optimizer
+    state, so changing one never recompiles."""
+    factory = getattr(optax, name, None)
     if factory is None or not callable(factory) or "learning_rate" not in inspect.signature(factory).parameters:
-        raise ValueError(f"[optimizer] {config.name!r} is not an optax optimizer taking a learning_rate (e.g. sgd, adam).")
+        raise ValueError(f"[optimizer] {name!r} is not an optax optimizer taking a learning_rate (e.g. sgd, adam).")
     accepted = inspect.signature(factory).parameters
-    for key in config.params:
+    for key in params:
         if key not in accepted or key == "learning_rate":
-            raise ValueError(f"[optimizer.params] {config.name} has no parameter {key!r}. Valid: {', '.join(accepted)}.")
-    return optax.inject_hyperparams(factory)(learning_rate=config.learning_rate, **config.params)
+            raise ValueError(f"[optimizer.params] {name} has no parameter {key!r}. Valid: {', '.join(accepted)}.")
+    return optax.inject_hyperparams(factory)(learning_rate=learning_rate, **params)
+
+
+def make_optimizer(config):
+    """The scenario's ``[optimizer]`` as an optax optimizer (see :func:`optimizer_from`)."""
+    return optimizer_from(config.name, config.learning_rate, config.params)
 
 
 # --------------------------------------------------------------------------- the jitted loop
+
+
+@dataclasses.dataclass(frozen=True)
+class Program:
+    """What shapes the compiled loop, and nothing else (hashable).
+
+    Plans with equal programs and arrays of equal shapes share one compilation: a sweep
+    over seeds, learning rates, loss probabilities, f, placements of the same size or the
+    numeric parameters of a rule or an attack compiles once per process.
+    """
+
+    task: str
+    order: str
+    gossip: str
+    gossip_steps: int
+    local_steps: int
+    eval_every: int
+    block: int
+    delay: int
+    time_varying: bool
+    batch_size: int
+    model: Any  # a (hashable) models.Model, or None for the averaging task
+    input_shape: tuple
+    num_outputs: int
+    optimizer: tuple  # (name, ((parameter, value), ...)) with numeric values replaced by 0.0
+
+
+def program_of(plan: Plan) -> Program:
+    """The static part of ``plan`` (see :class:`Program`)."""
+    run, data = plan.scenario.run, plan.data
+    config = plan.scenario.optimizer
+    optimizer = (config.name, tuple(sorted((key, 0.0 if _is_numeric(value) else value) for key, value in config.params.items())))
+    return Program(
+        task=run.task, order=run.order, gossip=run.gossip, gossip_steps=run.gossip_steps,
+        local_steps=run.local_steps, eval_every=run.eval_every, block=run.block, delay=plan.scenario.faults.delay,
+        time_varying=not hasattr(plan.network, "buckets"), batch_size=plan.scenario.data.batch_size,
+        model=plan.model, input_shape=data.input_shape if data else (), num_outputs=data.num_outputs if data else 0,
+        optimizer=optimizer,
+    )
+
+
+@jax.tree_util.register_dataclass
+@dataclasses.dataclass(frozen=True)
+class Inputs:
+    """The arrays of a plan that the compiled loop reads, passed as arguments (traced).
+
+    Attributes:
+        byzantine, crashed, stragglers: bool[n] node flags.
+        tables: the inbox tables, one dict (nodes, neighbors, mask, weights) per degree bucket;
+            a time-varying graph has one table whose arrays have a leading round axis.
+        train: the nodes' training data (:class:`~decentral.data.NodeData`), or None.
+        poisoned: int32[n, m], the labels Byzantine nodes train on under ``label_flip``, or None.
+        x_test, y_test: the shared test set, or None.
+        honest: int32[H], the honest node ids.
+        honest_train: the honest nodes' training data, or None.
+        optimum: f32[d], the honest nodes' optimum (synthetic regression), or None.
+    """
+
+    byzantine: Any
+    crashed: Any
+    stragglers: Any
+    tables: Any
+    train: Any
+    poisoned: Any
+    x_test: Any
+    y_test: Any
+    honest: Any
+    honest_train: Any
+    optimum: Any
+
+
+def _inbox_tables(network) -> list[dict]:
+    keys = ("neighbors", "mask", "weights")
+    if not hasattr(network, "buckets"):  # time-varying: one table of all nodes, per round
+        nodes = jnp.arange(network.n, dtype=jnp.int32)
+        return [{"nodes": nodes, **{key: jnp.asarray(getattr(network, key)) for key in keys}}]
+    return [{key: jnp.asarray(getattr(bucket, key)) for key in ("nodes", *keys)} for bucket in network.buckets]
+
+
+def inputs_of(plan: Plan) -> Inputs:
+    """The arrays ``plan``'s compiled loop reads (see :class:`Inputs`)."""
+    n, faults = plan.network.n, plan.scenario.faults
+    honest = np.flatnonzero(~plan.network.byzantine)
+    data = plan.data
+    train = honest_train = x_test = y_test = optimum = None
+    if data is not None:
+        train, x_test, y_test = data.train, data.x_test, data.y_test
+        honest_train = jax.tree.map(lambda leaf: leaf[honest], train)
+        if data.optimum is not None:
+            optimum = plan.flattener.flatten(data.optimum)[honest].mean(axis=0)
+    return Inputs(
+        byzantine=jnp.asarray(plan.network.byzantine),
+        crashed=_node_flags(n, faults.crashed),
+        stragglers=_node_flags(n, faults.stragglers),
+        tables=_inbox_tables(plan.network),
+        train=train,
+        poisoned=poisoned_labels(plan),
+        x_test=x_test,
+        y_test=y_test,
+        honest=jnp.asarray(honest, dtype=jnp.int32),
+        honest_train=honest_train,
+        optimum=optimum,
+    )
 
 
 @jax.tree_util.register_dataclass
@@ -265,61 +381,51 @@ def _node_flags(n: int, ids) -> jnp.ndarray:
     return jnp.asarray(flags)
 
 
-def _round_tables(network):
-    """``tables(round) -> [table, ...]``: the inbox tables in force at a round (one per degree
-    bucket; a time-varying graph has one table of all nodes, indexed by round mod R)."""
-    if not hasattr(network, "buckets"):
-        per_round = {key: jnp.asarray(getattr(network, key)) for key in ("neighbors", "mask", "weights")}
-        nodes = jnp.arange(network.n, dtype=jnp.int32)
-        return lambda r: [{"nodes": nodes, **{key: value[r % network.rounds] for key, value in per_round.items()}}]
-    buckets = [
-        {key: jnp.asarray(getattr(bucket, key)) for key in ("nodes", "neighbors", "mask", "weights")}
-        for bucket in network.buckets
-    ]
-    return lambda r: buckets
+def _tables_at(tables, round_index, time_varying: bool) -> list[dict]:
+    """The inbox tables in force at a round (a time-varying graph cycles through its rounds)."""
+    if not time_varying:
+        return tables
+    (table,) = tables
+    return [{key: value if key == "nodes" else value[round_index % value.shape[0]] for key, value in table.items()}]
 
 
-def make_gossip(plan: Plan):
-    """``gossip(own, sent, attack_state, key, round, knobs) -> (combined, attack_state)``.
+def make_gossip(program: Program):
+    """``gossip(own, sent, attack_state, key, round, knobs, inputs) -> (combined, attack_state)``.
 
     ``own`` are the vectors each node holds, ``sent`` what its neighbours receive from it
     (the same, except stragglers' stale ones). Byzantine nodes and crashed ones keep their
-    own vector; messages from crashed nodes stop arriving from ``crash_round`` on.
+    own vector; messages from crashed nodes stop arriving from ``crash_round`` on. The
+    attack's ``prepare`` gets ``network=None``: attacks keep what they need of the graph
+    in the state their ``init`` builds.
     """
-    byzantine = jnp.asarray(plan.network.byzantine)
-    crashed = _node_flags(plan.network.n, plan.scenario.faults.crashed)
-    tables_at = _round_tables(plan.network)
-    block = plan.scenario.run.block
-    attack_graph = plan.attack_graph
-    uses_key = plan.rule.uses_key
 
-    def receive(own, sent, extra, round_index, knobs, node_args):
+    def receive(own, sent, extra, round_index, knobs, inputs, node_args):
         node, neighbors, mask, weights, key = node_args
         k_attack, k_loss, k_rule = jax.random.split(key, 3)
         inbox = sent[neighbors].at[0].set(own[node])
         slots = jnp.arange(neighbors.shape[0])
-        byz_slot = byzantine[neighbors] & mask & (slots > 0)
-        mask = mask & ~(crashed[neighbors] & (round_index >= knobs.crash_round) & (slots > 0))
+        byz_slot = inputs.byzantine[neighbors] & mask & (slots > 0)
+        mask = mask & ~(inputs.crashed[neighbors] & (round_index >= knobs.crash_round) & (slots > 0))
         f = knobs.f_nodes[node]
-        rule_key = k_rule if uses_key else None
+        rule_key = k_rule if knobs.rule.uses_key else None
         ctx = attacks.Context(round=round_index, node=node, rule=BoundRule(knobs.rule, f, rule_key), extra=extra)
         inbox, mask = knobs.attack(k_attack, inbox, byz_slot, mask, weights, ctx)
         delivered = (jax.random.uniform(k_loss, mask.shape) >= knobs.message_loss) | (slots == 0)
         return knobs.rule(inbox, f=f, mask=mask & delivered, weights=weights, key=rule_key)
 
-    def gossip(own, sent, attack_state, key, round_index, knobs):
+    def gossip(own, sent, attack_state, key, round_index, knobs, inputs):
         k_prepare, key = jax.random.split(key)
-        extra, attack_state = knobs.attack.prepare(k_prepare, own, attack_graph, attack_state)
+        extra, attack_state = knobs.attack.prepare(k_prepare, own, None, attack_state)
         updated = own
-        keep = byzantine | (crashed & (round_index >= knobs.crash_round))
-        for index, table in enumerate(tables_at(round_index)):
+        keep = inputs.byzantine | (inputs.crashed & (round_index >= knobs.crash_round))
+        for index, table in enumerate(_tables_at(inputs.tables, round_index, program.time_varying)):
             nodes = table["nodes"]
             keys = jax.random.split(jax.random.fold_in(key, index), nodes.shape[0])
             args = (nodes, table["neighbors"], table["mask"], table["weights"], keys)
             combined = jax.lax.map(
-                lambda node_args: receive(own, sent, extra, round_index, knobs, node_args),
+                lambda node_args: receive(own, sent, extra, round_index, knobs, inputs, node_args),
                 args,
-                batch_size=block or nodes.shape[0],
+                batch_size=program.block or nodes.shape[0],
             )
             updated = updated.at[nodes].set(jnp.where(keep[nodes][:, None], own[nodes], combined))
         return updated, attack_state
@@ -327,31 +433,36 @@ def make_gossip(plan: Plan):
     return gossip
 
 
-def make_local_steps(plan: Plan):
-    """``local(params, opt_state, key, round, attack) -> (params, opt_state)``: local
+def _model_parts(program: Program):
+    """(model, flattener, optimizer) rebuilt from the program (numeric optimizer
+    hyperparameters come from the optimizer state, so the 0.0 placeholders never act)."""
+    flattener = program.model.flattener(program.input_shape, program.num_outputs)
+    name, params = program.optimizer
+    return program.model, flattener, optimizer_from(name, 0.0, dict(params))
+
+
+def make_local_steps(program: Program):
+    """``local(params, opt_state, key, round, attack, inputs) -> (params, opt_state)``: local
     optimizer steps per node; under ``label_flip``, Byzantine nodes train on flipped labels
     in the attack's rounds ``[start_round, stop_round)``."""
-    model, flattener, optimizer = plan.model, plan.flattener, plan.optimizer
-    batch_size = plan.scenario.data.batch_size
-    steps = plan.scenario.run.local_steps
-    poisoned = poisoned_labels(plan)
+    model, flattener, optimizer = _model_parts(program)
 
     def node_loss(flat, batch):
         x, y = batch
         return model.loss(flattener.unflatten(flat), x, y)
 
     def node_step(flat, opt_state, node_data, key):
-        batch = sample_batch(key, node_data, batch_size)
+        batch = sample_batch(key, node_data, program.batch_size)
         grads = jax.grad(node_loss)(flat, batch)
         updates, opt_state = optimizer.update(grads, opt_state, flat)
         return optax.apply_updates(flat, updates), opt_state
 
-    def local(params, opt_state, key, round_index, attack):
-        train = plan.data.train
-        if poisoned is not None:
+    def local(params, opt_state, key, round_index, attack, inputs):
+        train = inputs.train
+        if inputs.poisoned is not None:
             active = (round_index >= attack.start_round) & (round_index < attack.stop_round)
-            train = dataclasses.replace(train, y=jnp.where(active, poisoned, train.y))
-        for step in range(steps):
+            train = dataclasses.replace(train, y=jnp.where(active, inputs.poisoned, train.y))
+        for step in range(program.local_steps):
             keys = jax.random.split(jax.random.fold_in(key, step), params.shape[0])
             params, opt_state = jax.vmap(node_step)(params, opt_state, train, keys)
         return params, opt_state
@@ -359,45 +470,39 @@ def make_local_steps(plan: Plan):
     return local
 
 
-def make_metrics(plan: Plan):
-    """``metrics(params) -> dict``: per honest node and over honest nodes."""
-    honest = jnp.asarray(np.flatnonzero(~plan.network.byzantine))
+def _consensus(params, honest):
+    mine = params[honest]
+    center = mine.mean(axis=0)
+    return mine, center, jnp.mean(jnp.sum((mine - center[None, :]) ** 2, axis=1))
 
-    def consensus(params):
-        mine = params[honest]
-        center = mine.mean(axis=0)
-        return mine, center, jnp.mean(jnp.sum((mine - center[None, :]) ** 2, axis=1))
 
-    if plan.scenario.run.task == "averaging":
+def make_metrics(program: Program):
+    """``metrics(params, start_center, inputs) -> dict``: per honest node and over honest nodes."""
+    if program.task == "averaging":
 
-        def averaging_metrics(params, start_center):
-            _, center, spread = consensus(params)
+        def averaging_metrics(params, start_center, inputs):
+            _, center, spread = _consensus(params, inputs.honest)
             return {"consensus_distance": spread, "drift": jnp.linalg.norm(center - start_center)}
 
         return averaging_metrics
 
-    model, flattener, data = plan.model, plan.flattener, plan.data
+    model, flattener, _ = _model_parts(program)
 
-    def node_metrics(flat, node_data):
+    def node_metrics(flat, node_data, inputs):
         params = flattener.unflatten(flat)
-        test = model.metrics(params, data.x_test, data.y_test)
+        test = model.metrics(params, inputs.x_test, inputs.y_test)
         train_loss = model.loss(params, node_data.x, node_data.y, node_data.mask)
         return {**{f"test_{name}": value for name, value in test.items()}, "train_loss": train_loss}
 
-    honest_data = jax.tree.map(lambda leaf: leaf[honest], data.train)
-    optimum = None
-    if data.optimum is not None:
-        optimum = flattener.flatten(data.optimum)[honest].mean(axis=0)
-
-    def training_metrics(params, start_center):
+    def training_metrics(params, start_center, inputs):
         del start_center
-        mine, center, spread = consensus(params)
-        out = jax.vmap(node_metrics)(mine, honest_data)
-        averaged = model.metrics(flattener.unflatten(center), data.x_test, data.y_test)
+        mine, center, spread = _consensus(params, inputs.honest)
+        out = jax.vmap(node_metrics, in_axes=(0, 0, None))(mine, inputs.honest_train, inputs)
+        averaged = model.metrics(flattener.unflatten(center), inputs.x_test, inputs.y_test)
         out.update({f"averaged_{name}": value for name, value in averaged.items()})
         out["consensus_distance"] = spread
-        if optimum is not None:
-            out["distance_to_optimum"] = jnp.linalg.norm(mine - optimum[None, :], axis=1)
+        if inputs.optimum is not None:
+            out["distance_to_optimum"] = jnp.linalg.norm(mine - inputs.optimum[None, :], axis=1)
         return out
 
     return training_metrics
@@ -440,52 +545,56 @@ def initial_state(plan: Plan, repeat: int) -> State:
 
 
 def make_chunk(plan: Plan):
-    """The jitted ``chunk(states, knobs) -> (states, metrics)``: eval_every rounds, then metrics."""
-    run = plan.scenario.run
-    gossip = make_gossip(plan)
-    local = make_local_steps(plan) if run.task == "train" else None
-    metrics = make_metrics(plan)
+    """The jitted ``chunk(states, knobs, inputs) -> (states, metrics)`` (eval_every rounds,
+    then metrics) and ``evaluate(states, inputs) -> metrics`` of ``plan``'s program, shared
+    with every plan of the same program (see :class:`Program`); pass ``inputs_of(plan)``."""
+    return _compile(program_of(plan))
 
-    faults = plan.scenario.faults
-    crashed = _node_flags(plan.network.n, faults.crashed)
-    stragglers = _node_flags(plan.network.n, faults.stragglers)
 
-    def exchange(messages, history, round_index):
+@functools.lru_cache(maxsize=32)
+def _compile(program: Program):
+    gossip = make_gossip(program)
+    local = make_local_steps(program) if program.task == "train" else None
+    metrics = make_metrics(program)
+    slots = program.delay + 1
+
+    def exchange(messages, history, round_index, inputs):
         """What neighbours receive: stragglers' messages are ``delay`` rounds old."""
         if history is None:
             return messages, None
-        slots = faults.delay + 1
-        stale = history[(round_index - faults.delay) % slots]
-        return jnp.where(stragglers[:, None], stale, messages), history.at[round_index % slots].set(messages)
+        stale = history[(round_index - program.delay) % slots]
+        return jnp.where(inputs.stragglers[:, None], stale, messages), history.at[round_index % slots].set(messages)
 
-    def one_round(state: State, knobs: Knobs):
+    def one_round(state: State, knobs: Knobs, inputs: Inputs):
         key, k_local, k_gossip = jax.random.split(state.key, 3)
         params, opt_state, attack_state = state.params, state.opt_state, state.attack_state
-        frozen = (crashed & (state.round >= knobs.crash_round))[:, None]
+        frozen = (inputs.crashed & (state.round >= knobs.crash_round))[:, None]
         before = params
-        if local is not None and run.order == "atc":
-            params, opt_state = local(params, opt_state, k_local, state.round, knobs.attack)
-        messages = params - before if run.gossip == "updates" else params
+        if local is not None and program.order == "atc":
+            params, opt_state = local(params, opt_state, k_local, state.round, knobs.attack, inputs)
+        messages = params - before if program.gossip == "updates" else params
         history = state.history
-        for step in range(run.gossip_steps):
-            sent, recorded = exchange(messages, history, state.round)
+        for step in range(program.gossip_steps):
+            sent, recorded = exchange(messages, history, state.round, inputs)
             history = recorded if step == 0 else history
-            messages, attack_state = gossip(messages, sent, attack_state, jax.random.fold_in(k_gossip, step), state.round, knobs)
-        params = before + messages if run.gossip == "updates" else messages
-        if local is not None and run.order == "cta":
-            params, opt_state = local(params, opt_state, k_local, state.round, knobs.attack)
+            messages, attack_state = gossip(
+                messages, sent, attack_state, jax.random.fold_in(k_gossip, step), state.round, knobs, inputs
+            )
+        params = before + messages if program.gossip == "updates" else messages
+        if local is not None and program.order == "cta":
+            params, opt_state = local(params, opt_state, k_local, state.round, knobs.attack, inputs)
         params = jnp.where(frozen, before, params)
         return dataclasses.replace(
             state, params=params, opt_state=opt_state, attack_state=attack_state, key=key, round=state.round + 1,
             history=history,
         )
 
-    def chunk_one(state: State, knobs: Knobs):
-        state, _ = jax.lax.scan(lambda s, _: (one_round(s, knobs), None), state, None, length=run.eval_every)
-        return state, metrics(state.params, state.start_center)
+    def chunk_one(state: State, knobs: Knobs, inputs: Inputs):
+        state, _ = jax.lax.scan(lambda s, _: (one_round(s, knobs, inputs), None), state, None, length=program.eval_every)
+        return state, metrics(state.params, state.start_center, inputs)
 
-    chunk = jax.jit(jax.vmap(chunk_one, in_axes=(0, None)))
-    evaluate = jax.jit(jax.vmap(lambda state: metrics(state.params, state.start_center)))
+    chunk = jax.jit(jax.vmap(chunk_one, in_axes=(0, None, None)))
+    evaluate = jax.jit(jax.vmap(lambda state, inputs: metrics(state.params, state.start_center, inputs), in_axes=(0, None)))
     return chunk, evaluate
 
 
@@ -551,16 +660,17 @@ def simulate(scenario: Scenario, *, progress: bool = False) -> Result:
     plan = build(scenario)
     run = scenario.run
     chunk, evaluate = make_chunk(plan)
+    inputs = inputs_of(plan)
     states = jax.tree.map(lambda *leaves: jnp.stack(leaves), *[initial_state(plan, r) for r in range(run.repeats)])
     knobs = knobs_for(plan)
-    history = [jax.device_get(evaluate(states))]
+    history = [jax.device_get(evaluate(states, inputs))]
     chunks = range(run.rounds // run.eval_every)
     if progress:
         from tqdm import tqdm
 
         chunks = tqdm(chunks, desc="rounds", unit=f"x{run.eval_every}", leave=False)
     for _ in chunks:
-        states, measured = chunk(states, knobs)
+        states, measured = chunk(states, knobs, inputs)
         history.append(jax.device_get(measured))
     metrics = {name: np.stack([h[name] for h in history]) for name in history[0]}
     return Result(

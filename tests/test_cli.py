@@ -193,3 +193,15 @@ def test_out_of_range_options_are_usage_errors(argv, message, capsys):
     code, _, err = run(capsys, *argv)
     assert code == 2
     assert err.startswith("error:") and message in err and len(err.strip().splitlines()) == 1
+
+
+def test_compilation_cache_location(monkeypatch, tmp_path):
+    from decentral.cli import compilation_cache_dir
+
+    monkeypatch.setenv("DECENTRAL_COMPILATION_CACHE", "off")
+    assert compilation_cache_dir() is None
+    monkeypatch.setenv("DECENTRAL_COMPILATION_CACHE", str(tmp_path))
+    assert compilation_cache_dir() == str(tmp_path)
+    monkeypatch.delenv("DECENTRAL_COMPILATION_CACHE")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    assert compilation_cache_dir() == str(tmp_path / "decentral" / "jax")

@@ -6,6 +6,7 @@ import pytest
 
 from decentral import simulation
 from decentral.cli import main
+from decentral.data import sample_batch
 from decentral.scenario import load_scenario, scenario_from_dict
 
 
@@ -33,6 +34,39 @@ def test_mean_gossip_converges_to_the_least_squares_optimum():
     distance = result.metrics["distance_to_optimum"].mean(axis=(1, 2))
     assert distance[-1] < 0.1 * distance[0], distance
     assert result.metrics["consensus_distance"][-1].max() < 1e-6
+
+
+def test_complete_graph_mean_gossip_is_centralized_minibatch_sgd_on_the_average():
+    """On a complete graph, mean gossip after each local step makes every node hold
+    x_{t+1} = x_t - lr * mean_i grad_i(x_t; B_i): centralized SGD with the union of the
+    nodes' minibatches. Replayed here in float64 numpy on the same minibatches."""
+    scenario = tiny(
+        network={"topology": "complete", "params": {"n": 6}},
+        data={"dataset": "synthetic_regression", "params": {"dim": 4, "samples_per_node": 30}, "batch_size": 5},
+        model={"name": "linear"},
+        optimizer={"learning_rate": 0.05},
+        run={"rounds": 15, "eval_every": 15},
+    )
+    result = simulation.simulate(scenario)
+    plan = simulation.build(scenario)
+    state = simulation.initial_state(plan, 0)
+    flat = np.asarray(state.params[0], dtype=np.float64)
+    key = state.key
+    layout = {name: np.asarray(index, dtype=int) for name, index in plan.flattener.unflatten(np.arange(plan.dim)).items()}
+    node_data = [simulation.jax.tree.map(lambda leaf, i=i: leaf[i], plan.data.train) for i in range(6)]
+    for _ in range(15):
+        key, k_local, _ = simulation.jax.random.split(key, 3)
+        keys = simulation.jax.random.split(simulation.jax.random.fold_in(k_local, 0), 6)
+        grads = []
+        for i in range(6):
+            x, y = (np.asarray(a, dtype=np.float64) for a in sample_batch(keys[i], node_data[i], 5))
+            w, b = flat[layout["w"]], flat[layout["b"]]
+            residual = x @ w + b - y[:, None]
+            grads.append({"w": 2 * x.T @ residual / 5, "b": 2 * residual.sum(axis=0) / 5})
+        mean_grad = {name: np.mean([g[name] for g in grads], axis=0) for name in ("w", "b")}
+        flat = flat - 0.05 * np.asarray(plan.flattener.flatten(mean_grad), dtype=np.float64)
+    final = result.final_params[0]
+    np.testing.assert_allclose(final, np.broadcast_to(flat, final.shape), rtol=1e-4, atol=1e-5)
 
 
 def test_same_seed_same_metrics_and_repeats_differ():
@@ -68,16 +102,43 @@ def test_large_values_break_mean_while_trimmed_mean_and_clipped_gossip_hold():
     assert drift["trimmed_mean"] < 3 and drift["clipped_gossip"] < 3, drift
 
 
+def test_new_seeds_learning_rates_and_numeric_parameters_share_one_compilation():
+    base = tiny(
+        placement={"count": 2},
+        attack={"name": "ipm"},
+        defense={"aggregator": "trimmed_mean", "f": 1},
+        optimizer={"params": {"momentum": 0.9}},
+        run={"rounds": 10, "eval_every": 10},
+    )
+    first = simulation.simulate(base)
+    chunk, evaluate = simulation.make_chunk(simulation.build(base))
+    compiled = chunk._cache_size(), evaluate._cache_size()
+    changes = [
+        {"run.seed": 7},
+        {"optimizer.learning_rate": 0.02},
+        {"optimizer.params": {"momentum": 0.5}},
+        {"attack.params": {"epsilon": 2.0}},
+        {"defense.f": 2},
+        {"faults.message_loss": 0.2},
+    ]
+    finals = [simulation.simulate(base.replace(**change)).final("test_accuracy") for change in changes]
+    assert (chunk._cache_size(), evaluate._cache_size()) == compiled
+    for change, final in zip(changes, finals):  # the new values did act
+        assert not np.array_equal(final, first.final("test_accuracy")), change
+
+
 def test_no_recompilation_for_new_loss_probability_attack_parameters_or_f():
     plan = simulation.build(tiny(attack={"name": "ipm"}, defense={"aggregator": "trimmed_mean", "f": 1}))
     chunk, _ = simulation.make_chunk(plan)
+    inputs = simulation.inputs_of(plan)
     state = simulation.initial_state(plan, 0)
     states = simulation.jax.tree.map(lambda leaf: leaf[None], state)
-    states, _ = chunk(states, simulation.knobs_for(plan))
+    states, _ = chunk(states, simulation.knobs_for(plan), inputs)
+    compiled = chunk._cache_size()
     stronger = simulation.attacks.resolve("ipm", epsilon=3.0)
     knobs = simulation.knobs_for(plan, attack=stronger, f_nodes=jnp.asarray(plan.f_nodes) * 0, message_loss=jnp.float32(0.3))
-    chunk(states, knobs)
-    assert chunk._cache_size() == 1
+    chunk(states, knobs, inputs)
+    assert chunk._cache_size() == compiled
 
 
 def test_label_flip_poisons_only_byzantine_nodes():
