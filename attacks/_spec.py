@@ -393,8 +393,9 @@ class Attack:
           key: a PRNG key for this round.
           honest_params: f32[n, d], every node's honest message this round (rows of
             Byzantine nodes are ignored: ``state["honest"]`` says which rows are honest).
-          network: the :class:`Graph` given to ``init`` (unused by the built-in attacks,
-            which keep what they need in ``state``), or None.
+          network: the :class:`Graph` given to ``init``, or None (the engine passes None,
+            so that new graphs of the same size reuse its compilation: keep what you need
+            of the graph in the ``state`` that ``init`` returns, as the built-in attacks do).
           state: the pytree from ``init`` or the previous ``prepare``.
 
         Returns:
