@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from pathlib import Path
 
 
 class UsageError(Exception):
@@ -64,27 +65,90 @@ def _demo(args) -> int:
     return 0
 
 
-def _run(args) -> int:
+def _load_points(file, rounds=None):
     from .scenario import load_scenario
-    from .simulation import simulate
 
     try:
-        scenario = load_scenario(args.file)
-        if args.rounds is not None:
-            scenario = scenario.replace(**{"run.rounds": args.rounds, "run.eval_every": min(args.rounds, scenario.run.eval_every)})
-        points = scenario.points()
-    except (ValueError, TypeError) as error:
+        scenario = load_scenario(file)
+        if rounds is not None:
+            scenario = scenario.replace(**{"run.rounds": rounds, "run.eval_every": min(rounds, scenario.run.eval_every)})
+        return scenario.points()
+    except (ValueError, TypeError, OSError) as error:
         raise UsageError(str(error)) from None
-    rows = []
-    for number, (axes, point) in enumerate(points, start=1):
-        label = ", ".join(f"{axis}={_short(value)}" for axis, value in axes.items()) or "(single run)"
-        print(f"[{number}/{len(points)}] {label}", file=sys.stderr, flush=True)
+
+
+def _label(axes: dict) -> str:
+    return ", ".join(f"{axis}={_short(value)}" for axis, value in axes.items()) or "(single run)"
+
+
+def _execute(args, *, jobs: int, rerun: bool) -> int:
+    """Run a scenario file's points into its results database, then print the table."""
+    from . import results
+
+    _at_least(f"decentral {args.command}", 1, jobs=jobs)
+    if args.rounds is not None:
+        _at_least(f"decentral {args.command}", 1, rounds=args.rounds)
+    if args.checkpoint_seconds < 0:
+        raise UsageError(f"decentral {args.command}: --checkpoint-seconds must be >= 0, got {args.checkpoint_seconds}")
+    points = _load_points(args.file, args.rounds)
+    _validate(args.file, points)
+    database = args.db or results.default_path(args.file)
+    options = dict(per_node=args.per_node, checkpoint_seconds=args.checkpoint_seconds, rerun=rerun)
+    print(f"{len(points)} point(s) -> {database}", file=sys.stderr, flush=True)
+    rows, failures = [], []
+    outcomes = results.execute_all(database, points, jobs=jobs, progress=sys.stderr.isatty() and jobs == 1, **options)
+    for done, (axes, outcome) in enumerate(outcomes, start=1):
+        label = _label(axes)
+        if isinstance(outcome, Exception):
+            failures.append((label, outcome))
+            print(f"[{done}/{len(points)}] {label}: failed: {_one_line(outcome)}", file=sys.stderr, flush=True)
+            continue
+        print(f"[{done}/{len(points)}] {label}: {outcome.status}", file=sys.stderr, flush=True)
+        rows.append((label, outcome.summary))
+    if rows:
+        print(_summary_table(rows))
+    if failures:
+        bad_config = all(isinstance(error, ValueError) for _, error in failures)
+        label, error = failures[0]
+        more = f" (and {len(failures) - 1} more point(s) failed)" if len(failures) > 1 else ""
+        if bad_config:
+            raise UsageError(f"{args.file}: {label}: {_one_line(error)}{more}")
+        print(f"error: {len(failures)} point(s) failed; finished points are kept, rerun to retry.", file=sys.stderr)
+        return 1
+    return 0
+
+
+def _validate(file, points) -> None:
+    """Build every point (no compilation) so that a bad one is reported before anything runs."""
+    from .simulation import build
+
+    for axes, point in points:
         try:
-            result = simulate(point, progress=sys.stderr.isatty())
-        except ValueError as error:
-            raise UsageError(f"{args.file}: {label}: {error}") from None
-        rows.append((label, result.summary()))
-    print(_summary_table(rows))
+            build(point)
+        except (ValueError, TypeError) as error:
+            raise UsageError(f"{file}: {_label(axes)}: {_one_line(error)}") from None
+
+
+def _one_line(error: Exception) -> str:
+    return " ".join(str(error).split()) or type(error).__name__
+
+
+def _run(args) -> int:
+    return _execute(args, jobs=1, rerun=args.rerun)
+
+
+def _sweep(args) -> int:
+    return _execute(args, jobs=args.jobs, rerun=False)
+
+
+def _export(args) -> int:
+    from .export import export_csv
+
+    database = Path(args.db)
+    if not database.is_file():
+        raise UsageError(f"decentral export: no results database at {database}")
+    count = export_csv(database, args.out, what=args.what)
+    print(f"{count} rows -> {args.out}", file=sys.stderr)
     return 0
 
 
@@ -144,7 +208,13 @@ def _list(args) -> int:
 
         print("Placement strategies (topologies.place):")
         for name in topologies.STRATEGIES:
-            print(f"  {name}")
+            print(f"  {name:22s} {topologies.STRATEGY_SUMMARIES[name]}")
+    if what in ("datasets", "all"):
+        from .data import DATASET_SUMMARIES
+
+        print("Datasets (decentral.data):")
+        for name, summary in DATASET_SUMMARIES.items():
+            print(f"  {name:26s} {summary}")
     return 0
 
 
@@ -157,10 +227,30 @@ def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="decentral", description="Byzantine-robust decentralized learning, vectorized in JAX.")
     commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
-    run = commands.add_parser("run", help="run a scenario file (its sweep points one after another)")
-    run.add_argument("file", help="a TOML scenario, e.g. experiments/quickstart.toml")
-    run.add_argument("--rounds", type=int, help="override [run] rounds (e.g. a quick check)")
+    run = commands.add_parser("run", help="run a scenario file's points one after another into its results database")
+    sweep = commands.add_parser("sweep", help="run a scenario's grid, resumable (skips finished points), --jobs in parallel")
+    for command in (run, sweep):
+        command.add_argument("file", help="a TOML scenario, e.g. experiments/quickstart.toml")
+        command.add_argument("--db", help="results database (default: results.sqlite beside FILE)")
+        command.add_argument("--rounds", type=int, help="override [run] rounds (e.g. a quick check)")
+        command.add_argument(
+            "--per-node", choices=["final", "all"], default="final",
+            help="keep per-node values at the final evaluation only (default) or at every evaluation",
+        )
+        command.add_argument(
+            "--checkpoint-seconds", type=float, default=60.0,
+            help="write metrics and a resumable checkpoint at most this often (default 60; 0: every evaluation)",
+        )
+    run.add_argument("--rerun", action="store_true", help="recompute points already in the database")
     run.set_defaults(run=_run)
+    sweep.add_argument("--jobs", type=int, default=1, help="points run at once, one process each (memory permitting)")
+    sweep.set_defaults(run=_sweep)
+
+    export = commands.add_parser("export", help="write a results database's metrics (or runs) as CSV")
+    export.add_argument("--db", required=True, help="results database")
+    export.add_argument("--out", default="-", help="CSV file (default: standard output)")
+    export.add_argument("--what", choices=["metrics", "runs"], default="metrics")
+    export.set_defaults(run=_export)
 
     demo = commands.add_parser("demo", help="robust gossip averaging on a small-world graph, rule by rule")
     demo.add_argument("--rules", help="comma-separated rules, '+' for chains (e.g. mean,krum,nnm+trimmed_mean)")
@@ -183,8 +273,10 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--repeats", type=int, default=3)
     bench.set_defaults(run=_bench)
 
-    listing = commands.add_parser("list", help="list rules, attacks, topologies or placements, one line each")
-    listing.add_argument("what", nargs="?", default="all", choices=["all", "rules", "attacks", "topologies", "placements"])
+    listing = commands.add_parser("list", help="list rules, attacks, topologies, placements or datasets, one line each")
+    listing.add_argument(
+        "what", nargs="?", default="all", choices=["all", "rules", "attacks", "topologies", "placements", "datasets"]
+    )
     listing.set_defaults(run=_list)
     return parser
 

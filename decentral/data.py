@@ -44,6 +44,7 @@ import numpy as np
 __all__ = [
     "CIFAR10",
     "DATASETS",
+    "DATASET_SUMMARIES",
     "PARTITIONS",
     "Community",
     "Dataset",
@@ -1424,6 +1425,16 @@ DATASETS: dict[str, type[DatasetSpec]] = {
     "mnist": MNIST,
     "fashion_mnist": FashionMNIST,
     "cifar10": CIFAR10,
+}
+
+#: One line per dataset, for ``decentral list datasets``.
+DATASET_SUMMARIES = {
+    "digits": "scikit-learn's bundled 8x8 handwritten digits, 10 classes (the default; no download)",
+    "synthetic_regression": "linear regression generated per node, known optimum, heterogeneity knob",
+    "synthetic_classification": "Gaussian classes generated per node, heterogeneity knob",
+    "mnist": "MNIST from IDX files in params.path (28x28, 10 classes)",
+    "fashion_mnist": "Fashion-MNIST from IDX files in params.path (28x28, 10 classes)",
+    "cifar10": "CIFAR-10 from the python pickle batches in params.path (32x32x3, 10 classes)",
 }
 
 

@@ -24,6 +24,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import inspect
+import io
 import time
 from typing import Any
 
@@ -652,33 +653,94 @@ class Result:
         return out
 
 
+def initial_states(plan: Plan) -> State:
+    """Every replicate's state at round 0, stacked on a leading repeats axis."""
+    states = [initial_state(plan, r) for r in range(plan.scenario.run.repeats)]
+    return jax.tree.map(lambda *leaves: jnp.stack(leaves), *states)
+
+
+def evaluations(plan: Plan, *, start: tuple[int, State] | None = None, progress: bool = False):
+    """Run ``plan``, yielding ``(round, states, metrics)`` at every evaluation.
+
+    The first is round 0 (before any training), then every ``eval_every`` rounds up to
+    ``rounds``. ``start=(round, states)`` resumes from a checkpoint taken at an evaluation
+    (that evaluation is not yielded again); the continuation is bit for bit the
+    uninterrupted run. ``metrics`` are host numpy arrays ([repeats] or [repeats, honest]).
+    """
+    run = plan.scenario.run
+    chunk, evaluate = make_chunk(plan)
+    inputs = inputs_of(plan)
+    knobs = knobs_for(plan)
+    if start is None:
+        states = initial_states(plan)
+        first = 0
+        yield 0, states, jax.device_get(evaluate(states, inputs))
+    else:
+        first, states = start
+        if first % run.eval_every or not 0 <= first <= run.rounds:
+            raise ValueError(f"cannot resume at round {first}: not an evaluation round of this run.")
+    rounds = range(first + run.eval_every, run.rounds + 1, run.eval_every)
+    if progress:
+        from tqdm import tqdm
+
+        rounds = tqdm(rounds, desc="rounds", unit=f"x{run.eval_every}", leave=False)
+    for round_index in rounds:
+        states, measured = chunk(states, knobs, inputs)
+        yield round_index, states, jax.device_get(measured)
+
+
+def state_to_bytes(states: State) -> bytes:
+    """Serialize stacked states (a checkpoint) to bytes: numpy ``.npz``, PRNG keys as raw data."""
+    leaves = jax.tree.leaves(states)
+    arrays = {}
+    for index, leaf in enumerate(leaves):
+        if jnp.issubdtype(leaf.dtype, jax.dtypes.prng_key):
+            leaf = jax.random.key_data(leaf)
+        arrays[f"leaf{index}"] = np.asarray(leaf)
+    buffer = io.BytesIO()
+    np.savez(buffer, **arrays)
+    return buffer.getvalue()
+
+
+def state_from_bytes(plan: Plan, data: bytes) -> State:
+    """The inverse of :func:`state_to_bytes`, for ``plan`` (its initial states give the structure)."""
+    template = jax.eval_shape(lambda: initial_states(plan))
+    leaves, treedef = jax.tree.flatten(template)
+    with np.load(io.BytesIO(data), allow_pickle=False) as stored:
+        if len(stored.files) != len(leaves):
+            raise ValueError("checkpoint does not match this scenario's state (different structure).")
+        restored = []
+        for index, shape in enumerate(leaves):
+            value = jnp.asarray(stored[f"leaf{index}"])
+            if jnp.issubdtype(shape.dtype, jax.dtypes.prng_key):
+                value = jax.random.wrap_key_data(value)  # the default implementation, as jax.random.key
+            if value.shape != shape.shape or value.dtype != shape.dtype:
+                raise ValueError(f"checkpoint leaf {index} has shape {value.shape} {value.dtype}; expected {shape.shape} {shape.dtype}.")
+            restored.append(value)
+    return jax.tree.unflatten(treedef, restored)
+
+
+def result_of(plan: Plan, rounds, measured: list[dict], final_states: State, seconds: float) -> Result:
+    """Assemble a :class:`Result` from the evaluations' metrics."""
+    return Result(
+        scenario=plan.scenario,
+        rounds=np.asarray(rounds),
+        metrics={name: np.stack([m[name] for m in measured]) for name in measured[0]},
+        honest=np.flatnonzero(~plan.network.byzantine),
+        byzantine=np.flatnonzero(plan.network.byzantine),
+        final_params=np.asarray(final_states.params),
+        seconds=seconds,
+    )
+
+
 def simulate(scenario: Scenario, *, progress: bool = False) -> Result:
     """Run ``scenario`` (which must not hold a sweep: see :meth:`Scenario.points`)."""
     if scenario.sweep:
         raise ValueError("simulate runs one point; iterate over scenario.points() for a sweep (or use `decentral run`).")
     began = time.perf_counter()
     plan = build(scenario)
-    run = scenario.run
-    chunk, evaluate = make_chunk(plan)
-    inputs = inputs_of(plan)
-    states = jax.tree.map(lambda *leaves: jnp.stack(leaves), *[initial_state(plan, r) for r in range(run.repeats)])
-    knobs = knobs_for(plan)
-    history = [jax.device_get(evaluate(states, inputs))]
-    chunks = range(run.rounds // run.eval_every)
-    if progress:
-        from tqdm import tqdm
-
-        chunks = tqdm(chunks, desc="rounds", unit=f"x{run.eval_every}", leave=False)
-    for _ in chunks:
-        states, measured = chunk(states, knobs, inputs)
-        history.append(jax.device_get(measured))
-    metrics = {name: np.stack([h[name] for h in history]) for name in history[0]}
-    return Result(
-        scenario=scenario,
-        rounds=np.arange(0, run.rounds + 1, run.eval_every),
-        metrics=metrics,
-        honest=np.flatnonzero(~plan.network.byzantine),
-        byzantine=np.flatnonzero(plan.network.byzantine),
-        final_params=np.asarray(states.params),
-        seconds=time.perf_counter() - began,
-    )
+    rounds, measured, states = [], [], None
+    for round_index, states, metrics in evaluations(plan, progress=progress):
+        rounds.append(round_index)
+        measured.append(metrics)
+    return result_of(plan, rounds, measured, states, time.perf_counter() - began)

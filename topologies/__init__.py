@@ -36,6 +36,7 @@ from ._draw import draw as draw
 from ._dynamic import one_peer_exponential as one_peer_exponential
 from ._dynamic import random_matchings as random_matchings
 from ._placement import STRATEGIES as STRATEGIES
+from ._placement import STRATEGY_SUMMARIES as STRATEGY_SUMMARIES
 from ._placement import place as place
 from ._placement import repair_placement as repair_placement
 

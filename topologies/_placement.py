@@ -280,6 +280,21 @@ _RANKINGS = {
 }
 STRATEGIES = (*_RANKINGS, *_FIXED)
 
+#: One line per strategy, for ``decentral list placements`` (details in :func:`place`).
+STRATEGY_SUMMARIES = {
+    "random": "a uniform sample of the nodes (seeded)",
+    "max_degree": "the highest-degree nodes first",
+    "min_degree": "the lowest-degree nodes first",
+    "betweenness": "the nodes of highest betweenness centrality first",
+    "eigenvector": "the nodes of highest eigenvector centrality first",
+    "cut_vertices": "articulation points first, then by betweenness",
+    "clustered": "a ball of nodes around a center (by hop distance)",
+    "spread": "greedy farthest-first: each next node maximises its hop distance to those chosen",
+    "fiedler": "endpoints of the edges crossing the Fiedler-vector cut, most central first",
+    "eclipse": "every neighbour of one victim node",
+    "manual": "exactly the node ids given",
+}
+
 
 def _check_limit(graph: nx.Graph, byzantine: list[int], b: int) -> None:
     """Raise naming the first honest node with more than b Byzantine neighbours."""

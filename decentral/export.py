@@ -1,0 +1,67 @@
+"""``decentral export``: a results database as CSV (one row per stored value, or per run)."""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import json
+import sys
+
+from . import results
+
+
+def _axis_columns(runs: list[results.Run]) -> list[str]:
+    columns: list[str] = []
+    for run in runs:
+        columns += [axis for axis in run.axes if axis not in columns]
+    return columns
+
+
+def _cell(value) -> str:
+    if isinstance(value, (list, dict)):
+        return json.dumps(value)
+    return "" if value is None else str(value)
+
+
+@contextlib.contextmanager
+def _open(out):
+    if out in (None, "-"):
+        yield sys.stdout
+        return
+    with open(out, "w", newline="") as handle:
+        yield handle
+
+
+def export_csv(database, out="-", *, what: str = "metrics") -> int:
+    """Write ``what`` ("metrics": every stored value; "runs": one row per run) as CSV to
+    ``out`` (a path, or "-" for standard output). Each row carries the run's id and its
+    sweep axes as columns. Returns the number of data rows written."""
+    if what not in ("metrics", "runs"):
+        raise ValueError(f"export: what must be 'metrics' or 'runs'; got {what!r}.")
+    connection = results.connect(database)
+    try:
+        runs = results.runs(connection, status=None)
+        axes = _axis_columns(runs)
+        by_id = {run.id: run for run in runs}
+        count = 0
+        with _open(out) as handle:
+            writer = csv.writer(handle)
+            if what == "runs":
+                writer.writerow(["run", *axes, "status", "seconds", "error", "config"])
+                for run in runs:
+                    writer.writerow([run.id, *(_cell(run.axes.get(a)) for a in axes), run.status,
+                                     _cell(run.seconds), _cell(run.error), json.dumps(run.config, sort_keys=True)])
+                    count += 1
+                return count
+            writer.writerow(["run", *axes, "repeat", "round", "node", "stat", "name", "value"])
+            rows = connection.execute(
+                "SELECT run, repeat, round, node, stat, name, value FROM metrics ORDER BY run, name, stat, node, round, repeat"
+            )
+            for run, repeat, round_index, node, stat, name, value in rows:
+                point = by_id[run].axes
+                writer.writerow([run, *(_cell(point.get(a)) for a in axes), repeat, round_index,
+                                 "" if node < 0 else node, stat, name, _cell(value)])
+                count += 1
+        return count
+    finally:
+        connection.close()

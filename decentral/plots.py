@@ -1,0 +1,607 @@
+"""Publication figures from plain numpy results: learning curves, heatmaps, x-y comparisons
+and graphs coloured by per-node accuracy.
+
+This module knows nothing of scenarios or result databases: the caller reduces results to
+arrays and passes them here. Every figure is built on a bare ``matplotlib.figure.Figure``
+(no pyplot, so no global backend change) inside ``matplotlib.rc_context(STYLE)``, and every
+public function writes one file per format and returns the written paths.
+
+    >>> curve = Curve("mean", rounds=np.array([0, 50, 100]), mean=np.array([[0.1], [0.6], [0.8]]))
+    >>> learning_curves([curve], "figures/quickstart/accuracy")  # doctest: +SKIP
+    [PosixPath('figures/quickstart/accuracy.png'), PosixPath('figures/quickstart/accuracy.svg')]
+"""
+
+import dataclasses
+import difflib
+from collections.abc import Sequence
+from pathlib import Path
+
+import matplotlib
+import networkx as nx
+import numpy as np
+from cycler import cycler
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.collections import PathCollection
+from matplotlib.colors import Normalize
+from matplotlib.figure import Figure
+from matplotlib.patches import Patch, Rectangle
+
+import topologies
+
+#: The file formats `save` writes; the first two are the default.
+FORMATS = ("png", "svg", "pdf")
+
+#: Okabe & Ito's colour-blind-safe palette, yellow last (faint on white).
+PALETTE = ("#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#000000", "#F0E442")
+
+#: One marker per palette colour, so series stay apart in greyscale print.
+MARKERS = ("o", "s", "^", "D", "v", "P", "X", "*")
+
+#: Line styles for series beyond the palette: series i uses LINESTYLES[i // len(PALETTE)].
+LINESTYLES = ("-", "--", ":", "-.")
+
+#: rcParams of every figure: DejaVu Sans (shipped with matplotlib, so the same glyphs on
+#: every machine), 8-10 pt text, thin grid, no top or right spine, constrained layout,
+#: 300 dpi PNG, TrueType (not Type 3) fonts in PDF, and no dates or random ids in PDF and SVG
+#: files: a figure rebuilt from the same data is byte-identical.
+STYLE = {
+    "font.family": "sans-serif",
+    "font.sans-serif": ["DejaVu Sans"],
+    "font.size": 9,
+    "axes.titlesize": 10,
+    "axes.labelsize": 9,
+    "xtick.labelsize": 8,
+    "ytick.labelsize": 8,
+    "legend.fontsize": 8,
+    "figure.titlesize": 10,
+    "axes.linewidth": 0.6,
+    "axes.spines.top": False,
+    "axes.spines.right": False,
+    "axes.grid": True,
+    "grid.linewidth": 0.4,
+    "grid.color": "#d0d0d0",
+    "axes.axisbelow": True,
+    "axes.prop_cycle": cycler(color=PALETTE),
+    "lines.linewidth": 1.3,
+    "lines.markersize": 4,
+    "xtick.major.width": 0.6,
+    "ytick.major.width": 0.6,
+    "legend.frameon": False,
+    "image.cmap": "viridis",
+    "figure.constrained_layout.use": True,
+    "savefig.dpi": 300,
+    "savefig.bbox": "tight",
+    "savefig.pad_inches": 0.02,
+    "pdf.fonttype": 42,
+    "svg.hashsalt": "decentral",
+}
+
+_COLUMN = 3.4  # inches: one column of a two-column paper
+_PAGE = 7.0  # inches: the full text width
+_HEIGHT = 2.6
+_GRAPH_SCALE = 0.5  # topologies.draw's 7 x 6 (or 11 x 5 summary) inches, to paper size
+_MARK_COLOR = "#D55E00"
+_MISSING_COLOR = "#f2f2f2"
+_METADATA = {"png": {}, "svg": {"Date": None}, "pdf": {"CreationDate": None}}
+
+
+# eq=False: arrays have no single truth value, so instances compare by identity.
+@dataclasses.dataclass(frozen=True, eq=False)
+class Curve:
+    """One learning curve: a metric at evaluation rounds, for every repeat of a run.
+
+    Args:
+      label: the legend entry.
+      rounds: int[E] evaluation rounds, strictly increasing.
+      mean: float[E, R] the honest nodes' mean of the metric per evaluation and repeat.
+      low: float[E, R] the honest minimum (the worst honest node), or None.
+
+    Raises:
+      ValueError: arrays of the wrong rank or of mismatched shapes, rounds not increasing.
+
+    Example:
+      >>> Curve("krum", rounds=np.array([0, 10]), mean=np.array([[0.1, 0.1], [0.5, 0.6]]))  # doctest: +SKIP
+    """
+
+    label: str
+    rounds: np.ndarray
+    mean: np.ndarray
+    low: np.ndarray | None = None
+
+    def __post_init__(self):
+        where = f"Curve {self.label!r}"
+        rounds = _vector(where, "rounds", self.rounds)
+        if not np.all(np.diff(rounds) > 0):
+            raise ValueError(f"{where}: rounds must be strictly increasing; got {rounds.tolist()}.")
+        mean = _repeats(where, "mean", self.mean, len(rounds), "rounds")
+        object.__setattr__(self, "rounds", rounds)
+        object.__setattr__(self, "mean", mean)
+        if self.low is not None:
+            low = _repeats(where, "low", self.low, len(rounds), "rounds")
+            if low.shape != mean.shape:
+                raise ValueError(f"{where}: low has shape {low.shape} but mean has {mean.shape}; they must match.")
+            object.__setattr__(self, "low", low)
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class Series:
+    """One line of a `versus` plot: a final metric at several x values, for every repeat.
+
+    Args:
+      label: the legend entry.
+      x: float[P] the x values (any order, finite).
+      y: float[P, R] the metric at each x for each repeat; NaN marks a missing run.
+      connect: join the points with a line (False: markers only, e.g. one topology's point
+        cloud against spectral gap).
+
+    Raises:
+      ValueError: arrays of the wrong rank or of mismatched shapes, x not finite.
+
+    Example:
+      >>> Series("median", x=np.array([0.0, 0.1, 0.2]), y=np.array([[0.9], [0.8], [0.4]]))  # doctest: +SKIP
+    """
+
+    label: str
+    x: np.ndarray
+    y: np.ndarray
+    connect: bool = True
+
+    def __post_init__(self):
+        where = f"Series {self.label!r}"
+        x = _vector(where, "x", self.x)
+        if not np.all(np.isfinite(x)):
+            raise ValueError(f"{where}: x must be finite; got {x.tolist()}.")
+        object.__setattr__(self, "x", x)
+        object.__setattr__(self, "y", _repeats(where, "y", self.y, len(x), "x"))
+
+
+def save(figure: Figure, stem, formats: Sequence[str] = FORMATS[:2]) -> list[Path]:
+    """Write `figure` as `stem.<format>` for each format, under STYLE's savefig settings.
+
+    Args:
+      figure: a matplotlib Figure (one of this module's, or `topologies.draw`'s).
+      stem: the path without a suffix; missing parent folders are created. A stem may hold
+        dots (``acc_f0.25``): the format is appended, never substituted.
+      formats: names from FORMATS.
+
+    Returns:
+      The written paths, in the order of `formats`.
+
+    Raises:
+      ValueError: an unknown or empty `formats`, or a stem ending in a format suffix.
+
+    Example:
+      >>> save(figure, "figures/ring/accuracy", formats=("pdf",))  # doctest: +SKIP
+    """
+    formats = _check_formats("save", formats)
+    stem = Path(stem)
+    if stem.suffix.lstrip(".").lower() in FORMATS:
+        raise ValueError(
+            f"save: stem {str(stem)!r} ends in a format suffix; pass the path without it "
+            f"({str(stem.with_suffix(''))!r}) and choose the formats with formats=."
+        )
+    stem.parent.mkdir(parents=True, exist_ok=True)
+    paths = [stem.with_name(f"{stem.name}.{name}") for name in formats]
+    with matplotlib.rc_context(STYLE):
+        for path, name in zip(paths, formats, strict=True):
+            figure.savefig(path, format=name, metadata=_METADATA[name])
+    return paths
+
+
+def learning_curves(
+    curves: Sequence[Curve],
+    stem,
+    *,
+    metric: str = "test accuracy",
+    title: str | None = None,
+    log: bool = False,
+    formats: Sequence[str] = FORMATS[:2],
+) -> list[Path]:
+    """Plot a metric over rounds: the honest mean, and the worst honest node when known.
+
+    Each line is the average over repeats, with a band from the minimum to the maximum over
+    repeats (no band for a single repeat). The second panel, drawn when any curve has
+    `low`, shows the worst honest node on the same y axis.
+
+    Args:
+      curves: the curves, in legend order; each keeps its colour in both panels.
+      stem: the path without a suffix (see `save`).
+      metric: the y axis label.
+      title: the figure title.
+      log: a logarithmic y axis (e.g. consensus distance).
+      formats: names from FORMATS.
+
+    Returns:
+      The written paths.
+
+    Raises:
+      ValueError: no curves, an item that is not a Curve, or an unknown format.
+
+    Example:
+      >>> learning_curves([Curve("mean", rounds, mean, low)], "figures/ring/accuracy")  # doctest: +SKIP
+    """
+    formats = _check_formats("learning_curves", formats)
+    return save(_learning_curves_figure(curves, metric=metric, title=title, log=log), stem, formats)
+
+
+def heatmap(
+    values,
+    row_labels: Sequence[str],
+    column_labels: Sequence[str],
+    stem,
+    *,
+    title: str | None = None,
+    metric: str = "final honest accuracy",
+    mark_worst: str | None = "row",
+    higher_is_better: bool = True,
+    formats: Sequence[str] = FORMATS[:2],
+) -> list[Path]:
+    """Draw a table of values (e.g. rule x attack) as an annotated viridis heatmap.
+
+    Every cell shows its value with 2 decimals; a NaN cell is hatched and reads "n/a". The
+    worst cell of each row (or column) is boxed: the minimum when `higher_is_better`, else
+    the maximum, NaN ignored; exact ties are all boxed, and an all-NaN line has none.
+
+    Args:
+      values: float[r, c], NaN for a missing cell.
+      row_labels: r labels, top to bottom.
+      column_labels: c labels, left to right (rotated when long).
+      stem: the path without a suffix (see `save`).
+      title: the axes title.
+      metric: the colour bar label.
+      mark_worst: "row", "column" or None (no box).
+      higher_is_better: whether a larger value is better.
+      formats: names from FORMATS.
+
+    Returns:
+      The written paths.
+
+    Raises:
+      ValueError: values not 2-D or not [len(row_labels), len(column_labels)], an unknown
+        mark_worst or format.
+
+    Example:
+      >>> heatmap(accuracy, ["mean", "krum"], ["alie", "ipm", "none"], "figures/rules")  # doctest: +SKIP
+    """
+    formats = _check_formats("heatmap", formats)
+    figure, _ = _heatmap_figure(
+        values,
+        row_labels,
+        column_labels,
+        title=title,
+        metric=metric,
+        mark_worst=mark_worst,
+        higher_is_better=higher_is_better,
+    )
+    return save(figure, stem, formats)
+
+
+def versus(
+    series: Sequence[Series],
+    stem,
+    *,
+    xlabel: str,
+    ylabel: str = "final honest accuracy",
+    title: str | None = None,
+    formats: Sequence[str] = FORMATS[:2],
+) -> list[Path]:
+    """Plot a final metric against a parameter (Byzantine fraction, spectral gap, ...).
+
+    Each series shows its mean over repeats at every x (sorted), with markers and error bars
+    from the minimum to the maximum over repeats (none for a single repeat), joined by a
+    line when `connect`.
+
+    Args:
+      series: the series, in legend order.
+      stem: the path without a suffix (see `save`).
+      xlabel: the x axis label.
+      ylabel: the y axis label.
+      title: the axes title.
+      formats: names from FORMATS.
+
+    Returns:
+      The written paths.
+
+    Raises:
+      ValueError: no series, an item that is not a Series, or an unknown format.
+
+    Example:
+      >>> versus([Series("median", fractions, accuracy)], "figures/f", xlabel="Byzantine fraction")  # doctest: +SKIP
+    """
+    formats = _check_formats("versus", formats)
+    return save(_versus_figure(series, xlabel=xlabel, ylabel=ylabel, title=title), stem, formats)
+
+
+def graph_accuracy(
+    graph: nx.Graph,
+    accuracy,
+    byzantine,
+    stem,
+    *,
+    title: str | None = None,
+    formats: Sequence[str] = FORMATS[:2],
+) -> list[Path]:
+    """Draw the graph with honest nodes coloured by final accuracy and Byzantine nodes marked.
+
+    The drawing is `topologies.draw`'s (layout, large-graph summary and all), made under
+    STYLE and saved by `save`.
+
+    Args:
+      graph: nodes 0..n-1.
+      accuracy: float[n] per-node final accuracy; NaN where, and only where, the node is
+        Byzantine is allowed.
+      byzantine: the Byzantine node ids.
+      stem: the path without a suffix (see `save`).
+      title: the figure title.
+      formats: names from FORMATS.
+
+    Returns:
+      The written paths.
+
+    Raises:
+      ValueError: accuracy not [n], NaN at an honest node, bad node ids, an unknown format.
+
+    Example:
+      >>> graph_accuracy(topologies.ring(12), accuracy, [0, 6], "figures/ring/nodes")  # doctest: +SKIP
+    """
+    formats = _check_formats("graph_accuracy", formats)
+    return save(_graph_accuracy_figure(graph, accuracy, byzantine, title=title), stem, formats)
+
+
+def _learning_curves_figure(curves, *, metric, title, log) -> Figure:
+    """The learning-curves figure; see `learning_curves`."""
+    curves = _check_items("learning_curves", "curves", curves, Curve)
+    panels = [("honest mean", [curve.mean for curve in curves])]
+    if any(curve.low is not None for curve in curves):
+        panels.append(("worst honest node", [curve.low for curve in curves]))
+    with matplotlib.rc_context(STYLE):
+        figure = _figure((_COLUMN if len(panels) == 1 else _PAGE, _HEIGHT))
+        axes = figure.subplots(1, len(panels), sharey=True, squeeze=False)[0]
+        for panel, (name, metrics) in zip(axes, panels, strict=True):
+            for index, (curve, values) in enumerate(zip(curves, metrics, strict=True)):
+                if values is not None:
+                    _band_line(panel, index, curve.label, curve.rounds, values)
+            panel.set_xlabel("round")
+            if len(panels) > 1:
+                panel.set_title(name)
+            if log:
+                panel.set_yscale("log")
+        axes[0].set_ylabel(metric)
+        _legend(figure, axes[0], len(curves), len(panels))
+        if title:
+            figure.suptitle(title)
+    return figure
+
+
+def _band_line(axes, index: int, label: str, x: np.ndarray, values: np.ndarray) -> None:
+    """The mean over repeats (the columns of `values`) as a line, a min-max band if R > 1."""
+    axes.plot(x, values.mean(axis=1), label=label, **_line_style(index, marker=False))
+    if values.shape[1] > 1:
+        axes.fill_between(x, values.min(axis=1), values.max(axis=1), color=_color(index), alpha=0.2, linewidth=0)
+
+
+def _heatmap_figure(
+    values, row_labels, column_labels, *, title, metric, mark_worst, higher_is_better
+) -> tuple[Figure, list[tuple[int, int]]]:
+    """The heatmap figure and the boxed (row, column) cells; see `heatmap`."""
+    values = np.asarray(values, dtype=float)
+    rows, columns = list(row_labels), list(column_labels)
+    if values.ndim != 2 or values.shape != (len(rows), len(columns)):
+        raise ValueError(
+            f"heatmap: values has shape {values.shape} but there are {len(rows)} row_labels and "
+            f"{len(columns)} column_labels; values must be [{len(rows)}, {len(columns)}]."
+        )
+    if values.size == 0:
+        raise ValueError("heatmap: values is empty; pass at least one row and one column.")
+    if mark_worst not in ("row", "column", None):
+        raise ValueError(f"heatmap: unknown mark_worst {mark_worst!r}. Valid: 'row', 'column' or None.")
+    marked = [] if mark_worst is None else _worst_cells(values, mark_worst, higher_is_better=higher_is_better)
+    finite = values[np.isfinite(values)]
+    norm = Normalize(finite.min(), finite.max()) if finite.size else Normalize(0.0, 1.0)
+    size = (min(_PAGE, max(_COLUMN, 1.7 + 0.55 * len(columns))), min(9.0, max(_HEIGHT, 1.3 + 0.3 * len(rows))))
+    with matplotlib.rc_context(STYLE):
+        figure = _figure(size)
+        axes = figure.subplots()
+        cmap = matplotlib.colormaps["viridis"].with_extremes(bad=_MISSING_COLOR)
+        image = axes.imshow(np.ma.masked_invalid(values), cmap=cmap, norm=norm, aspect="auto")
+        figure.colorbar(image, ax=axes, label=metric, shrink=0.9)
+        _annotate_cells(axes, values, cmap, norm)
+        for row, column in marked:
+            axes.add_patch(
+                Rectangle((column - 0.5, row - 0.5), 1, 1, fill=False, edgecolor=_MARK_COLOR, linewidth=2, gid="worst")
+            )
+        _category_ticks(axes, rows, columns)
+        if marked:
+            worst = f"worst in its {mark_worst}"
+            axes.legend(
+                handles=[Patch(fill=False, edgecolor=_MARK_COLOR, linewidth=2, label=worst)],
+                loc="lower right",
+                bbox_to_anchor=(1.0, 1.0),
+                borderaxespad=0.2,
+            )
+        if title:
+            axes.set_title(title, loc="left")
+    return figure, marked
+
+
+def _worst_cells(values: np.ndarray, line: str, *, higher_is_better: bool = True) -> list[tuple[int, int]]:
+    """The cells holding the worst value of each row or column, NaN ignored.
+
+    Worst is the minimum when `higher_is_better`, else the maximum. Every cell equal to its
+    line's worst is returned (exact ties are not broken); a line of NaN has none.
+
+    Args:
+      values: float[r, c].
+      line: "row" or "column".
+      higher_is_better: whether a larger value is better.
+
+    Returns:
+      (row, column) pairs in row-major order.
+
+    Example:
+      >>> _worst_cells(np.array([[0.9, np.nan, 0.5], [0.2, 0.8, 0.2]]), "row")
+      [(0, 2), (1, 0), (1, 2)]
+    """
+    score = np.where(np.isnan(values), np.inf, values if higher_is_better else -values)
+    worst = score.min(axis=1 if line == "row" else 0, keepdims=True)
+    hit = (score == worst) & ~np.isnan(values)
+    return [(int(row), int(column)) for row, column in np.argwhere(hit)]
+
+
+def _annotate_cells(axes, values: np.ndarray, cmap, norm) -> None:
+    """Write each cell's value (2 decimals), dark on light cells and light on dark ones; hatch
+    and label "n/a" the missing ones."""
+    size = 8 if values.shape[1] <= 8 else 6.5
+    for (row, column), value in np.ndenumerate(values):
+        if np.isnan(value):
+            axes.add_patch(
+                Rectangle((column - 0.5, row - 0.5), 1, 1, fill=False, hatch="////", edgecolor="#b0b0b0", linewidth=0)
+            )
+            axes.text(column, row, "n/a", ha="center", va="center", fontsize=size, color="#555555")
+            continue
+        red, green, blue, _ = cmap(norm(value))
+        light = 0.299 * red + 0.587 * green + 0.114 * blue > 0.5
+        colour = "black" if light else "white"
+        axes.text(column, row, f"{value:.2f}", ha="center", va="center", fontsize=size, color=colour)
+
+
+def _category_ticks(axes, rows: list[str], columns: list[str]) -> None:
+    """Label the cells, rotating the column labels when any is longer than 4 characters."""
+    axes.set_xticks(range(len(columns)), [str(label) for label in columns])
+    axes.set_yticks(range(len(rows)), [str(label) for label in rows])
+    if any(len(str(label)) > 4 for label in columns):
+        axes.tick_params(axis="x", labelrotation=35)
+        for label in axes.get_xticklabels():
+            label.set(ha="right", rotation_mode="anchor")
+    axes.tick_params(length=0)
+    axes.grid(False)
+    for spine in axes.spines.values():
+        spine.set_visible(False)
+
+
+def _versus_figure(series, *, xlabel, ylabel, title) -> Figure:
+    """The versus figure; see `versus`."""
+    series = _check_items("versus", "series", series, Series)
+    with matplotlib.rc_context(STYLE):
+        figure = _figure((_COLUMN, _HEIGHT))
+        axes = figure.subplots()
+        for index, item in enumerate(series):
+            order = np.argsort(item.x, kind="stable")
+            x, y = item.x[order], item.y[order]
+            mean = y.mean(axis=1)
+            spread = np.stack([mean - y.min(axis=1), y.max(axis=1) - mean]) if y.shape[1] > 1 else None
+            style = _line_style(index, marker=True) | ({} if item.connect else {"linestyle": "none"})
+            axes.errorbar(x, mean, yerr=spread, label=item.label, capsize=2, elinewidth=0.8, **style)
+        axes.set_xlabel(xlabel)
+        axes.set_ylabel(ylabel)
+        _legend(figure, axes, len(series), 1)
+        if title:
+            axes.set_title(title)
+    return figure
+
+
+def _graph_accuracy_figure(graph, accuracy, byzantine, *, title) -> Figure:
+    """The graph figure; see `graph_accuracy`."""
+    accuracy = np.asarray(accuracy, dtype=float)
+    n = graph.number_of_nodes()
+    if accuracy.shape != (n,):
+        raise ValueError(
+            f"graph_accuracy: accuracy has shape {accuracy.shape}; the graph has {n} nodes, so it must be ({n},)."
+        )
+    excluded = set(byzantine)
+    missing = [node for node in range(n) if np.isnan(accuracy[node]) and node not in excluded]
+    if missing:
+        raise ValueError(
+            f"graph_accuracy: accuracy is NaN at honest node {missing[0]}; only Byzantine nodes may "
+            "lack an accuracy. Pass the node's accuracy or list it in byzantine."
+        )
+    with matplotlib.rc_context(STYLE):
+        figure = topologies.draw(graph, byzantine=byzantine, values=accuracy, label="final accuracy", title=title)
+    return _shrink(figure, _GRAPH_SCALE)
+
+
+def _shrink(figure: Figure, scale: float) -> Figure:
+    """Scale `figure` and its scatter markers' areas alike, so its drawing keeps its look at
+    paper size while the text keeps STYLE's point sizes."""
+    figure.set_size_inches(figure.get_size_inches() * scale)
+    for axes in figure.axes:
+        for markers in axes.collections:
+            if isinstance(markers, PathCollection):
+                markers.set_sizes(markers.get_sizes() * scale**2)
+    return figure
+
+
+def _figure(size: tuple[float, float]) -> Figure:
+    """A pyplot-free figure on the Agg canvas; call inside rc_context(STYLE)."""
+    figure = Figure(figsize=size)
+    FigureCanvasAgg(figure)
+    return figure
+
+
+def _color(index: int) -> str:
+    """Series `index`'s palette colour."""
+    return PALETTE[index % len(PALETTE)]
+
+
+def _line_style(index: int, *, marker: bool) -> dict:
+    """Series `index`'s colour, line style and (if `marker`) marker: a palette colour and a
+    marker each, then the next line style once the palette is used up."""
+    style = {"color": _color(index), "linestyle": LINESTYLES[index // len(PALETTE) % len(LINESTYLES)]}
+    return style | ({"marker": MARKERS[index % len(MARKERS)]} if marker else {})
+
+
+def _legend(figure: Figure, axes, entries: int, panels: int) -> None:
+    """A single panel with up to 4 entries: a legend inside, where it covers the least data.
+    Otherwise one legend below the panels, so that no data is hidden."""
+    if panels == 1 and entries <= 4:
+        axes.legend(loc="best")
+    else:
+        handles, labels = axes.get_legend_handles_labels()
+        figure.legend(handles, labels, loc="outside lower center", ncols=min(entries, 2 * panels + 1))
+
+
+def _check_formats(function: str, formats) -> tuple[str, ...]:
+    """Return `formats` as a tuple of distinct known names, or raise."""
+    if isinstance(formats, str):
+        raise ValueError(
+            f"{function}: formats must be a sequence of names; got the string {formats!r}. Use ({formats!r},)."
+        )
+    formats = tuple(dict.fromkeys(formats))
+    if not formats:
+        raise ValueError(f"{function}: formats is empty; nothing would be written. Valid: {', '.join(FORMATS)}.")
+    for name in formats:
+        if name not in FORMATS:
+            close = difflib.get_close_matches(str(name), FORMATS, n=1)
+            hint = f" Did you mean {close[0]!r}?" if close else ""
+            raise ValueError(f"{function}: unknown format {name!r}.{hint} Valid: {', '.join(FORMATS)}.")
+    return formats
+
+
+def _check_items(function: str, name: str, items, kind: type) -> list:
+    """Return `items` as a non-empty list of `kind`, or raise."""
+    items = list(items)
+    if not items:
+        raise ValueError(f"{function}: {name} is empty; pass at least one {kind.__name__}.")
+    for index, item in enumerate(items):
+        if not isinstance(item, kind):
+            raise ValueError(f"{function}: {name}[{index}] is a {type(item).__name__}, not a {kind.__name__}.")
+    return items
+
+
+def _vector(where: str, name: str, value) -> np.ndarray:
+    """`value` as a non-empty float[P], or raise."""
+    array = np.asarray(value, dtype=float)
+    if array.ndim != 1 or array.size == 0:
+        raise ValueError(f"{where}: {name} must be a non-empty 1-D array; got shape {array.shape}.")
+    return array
+
+
+def _repeats(where: str, name: str, value, length: int, along: str) -> np.ndarray:
+    """`value` as float[length, R] with R >= 1, or raise naming the argument and the shapes."""
+    array = np.asarray(value, dtype=float)
+    if array.ndim != 2 or array.shape[0] != length or array.shape[1] == 0:
+        raise ValueError(
+            f"{where}: {name} has shape {array.shape} but {along} has {length} entries; {name} must be "
+            f"[{length}, R] with one column per repeat (a single repeat: {name}[:, None])."
+        )
+    return array

@@ -1,0 +1,242 @@
+"""The results database: crash safety, resumption, queries, export, and the CLI around it."""
+
+import json
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+
+from decentral import results, simulation
+from decentral.cli import main
+from decentral.export import export_csv
+from decentral.scenario import scenario_from_dict
+
+AVERAGING = (
+    '[network]\ntopology = "ring"\nparams = { n = 8 }\n'
+    '[run]\ntask = "averaging"\nrounds = 4\neval_every = 2\n'
+)
+
+
+def averaging(**run):
+    return scenario_from_dict({
+        "network": {"topology": "ring", "params": {"n": 8}},
+        "defense": {"aggregator": "trimmed_mean", "f": 0},
+        "run": {"task": "averaging", "rounds": 8, "eval_every": 2, "repeats": 2, **run},
+    })
+
+
+def metric_table(path, run):
+    with sqlite3.connect(path) as connection:
+        return connection.execute(
+            "SELECT repeat, round, node, stat, name, value FROM metrics WHERE run = ? ORDER BY name, stat, node, round, repeat",
+            (run,),
+        ).fetchall()
+
+
+def test_a_run_is_stored_once_in_long_form_and_skipped_when_done(tmp_path):
+    path = tmp_path / "r.sqlite"
+    scenario = scenario_from_dict({
+        "network": {"topology": "ring", "params": {"n": 8}},
+        "placement": {"strategy": "manual", "count": 1, "params": {"ids": [3]}},
+        "run": {"rounds": 4, "eval_every": 2, "repeats": 2},
+    })
+    outcome = results.execute(path, scenario, {"run.seed": 0})
+    assert outcome.status == "done" and outcome.id == results.run_id(results.config_of(scenario))
+    connection = results.connect(path)
+    (run,) = results.runs(connection)
+    assert run.axes == {"run.seed": 0} and run.value("network.topology") == "ring"
+    rounds, accuracy = results.series(connection, run.id, "test_accuracy", "mean")
+    np.testing.assert_array_equal(rounds, [0, 2, 4])
+    assert accuracy.shape == (3, 2)
+    nodes, per_node = results.per_node(connection, run.id, "test_accuracy")
+    np.testing.assert_array_equal(nodes, [0, 1, 2, 4, 5, 6, 7])  # honest nodes only
+    np.testing.assert_allclose(per_node.mean(axis=1), accuracy[-1], rtol=1e-6)  # the summary is of these values
+    np.testing.assert_allclose(per_node.min(axis=1), results.series(connection, run.id, "test_accuracy", "min")[1][-1])
+    # per-node values only at the final evaluation by default
+    assert connection.execute("SELECT DISTINCT round FROM metrics WHERE node >= 0").fetchall() == [(4,)]
+    versions = json.loads(connection.execute("SELECT versions FROM runs").fetchone()[0])
+    assert versions["jax"] and versions["numpy"]
+    before = metric_table(path, run.id)
+    assert results.execute(path, scenario).status == "skipped"
+    assert metric_table(path, run.id) == before
+
+
+def test_per_node_all_keeps_every_evaluation(tmp_path):
+    path = tmp_path / "r.sqlite"
+    scenario = scenario_from_dict({"network": {"topology": "ring", "params": {"n": 6}}, "run": {"rounds": 4, "eval_every": 2}})
+    outcome = results.execute(path, scenario, per_node="all")
+    connection = results.connect(path)
+    rounds = connection.execute("SELECT DISTINCT round FROM metrics WHERE node >= 0 ORDER BY round").fetchall()
+    assert rounds == [(0,), (2,), (4,)]
+    nodes, values = results.per_node(connection, outcome.id, "test_accuracy", round_index=2)
+    assert values.shape == (1, 6)
+    with pytest.raises(ValueError, match="per_node"):
+        results.execute(path, scenario, per_node="every")
+
+
+class Crash(RuntimeError):
+    pass
+
+
+def test_a_crashed_run_resumes_from_its_checkpoint_bit_for_bit(tmp_path, monkeypatch):
+    scenario = averaging()
+    reference = results.execute(tmp_path / "reference.sqlite", scenario)
+    original = simulation.evaluations
+
+    def crash_after_three(plan, **kwargs):
+        for count, item in enumerate(original(plan, **kwargs)):
+            if count == 3:
+                raise Crash("power cut")
+            yield item
+
+    path = tmp_path / "r.sqlite"
+    monkeypatch.setattr(simulation, "evaluations", crash_after_three)
+    with pytest.raises(Crash):
+        results.execute(path, scenario, checkpoint_seconds=0)
+    connection = results.connect(path)
+    status, error = connection.execute("SELECT status, error FROM runs").fetchone()
+    assert status == "failed" and "power cut" in error
+    assert connection.execute("SELECT round FROM checkpoints").fetchone() == (4,)
+    assert connection.execute("SELECT MAX(round) FROM metrics").fetchone() == (4,)  # exactly up to the checkpoint
+    monkeypatch.setattr(simulation, "evaluations", original)
+    outcome = results.execute(path, scenario, checkpoint_seconds=0)
+    assert outcome.status == "resumed"
+    assert metric_table(path, outcome.id) == metric_table(tmp_path / "reference.sqlite", reference.id)
+    assert connection.execute("SELECT COUNT(*) FROM checkpoints").fetchone() == (0,)
+
+
+def test_rerun_keeps_old_results_until_the_new_ones_are_complete(tmp_path, monkeypatch):
+    path = tmp_path / "r.sqlite"
+    scenario = averaging()
+    outcome = results.execute(path, scenario)
+    before = metric_table(path, outcome.id)
+
+    def crash(plan, **kwargs):
+        raise Crash("during the rerun")
+        yield
+
+    monkeypatch.setattr(simulation, "evaluations", crash)
+    with pytest.raises(Crash):
+        results.execute(path, scenario, rerun=True)
+    assert metric_table(path, outcome.id) == before
+    assert results.runs(results.connect(path))[0].status == "done"
+
+
+def test_a_bad_scenario_writes_nothing(tmp_path):
+    path = tmp_path / "r.sqlite"
+    bad = averaging().replace(**{"defense.f": 5})
+    with pytest.raises(ValueError, match="trimmed_mean"):
+        results.execute(path, bad)
+    assert results.runs(results.connect(path), status=None) == []
+
+
+def test_export_metrics_and_runs_as_csv(tmp_path):
+    path = tmp_path / "r.sqlite"
+    outcome = results.execute(path, averaging(), {"run.seed": 0})
+    count = export_csv(path, tmp_path / "m.csv")
+    lines = (tmp_path / "m.csv").read_text().splitlines()
+    assert lines[0] == "run,run.seed,repeat,round,node,stat,name,value"
+    assert count == len(lines) - 1 == 5 * 2 * 2  # 5 evaluations x 2 repeats x (consensus_distance, drift)
+    assert lines[1].startswith(f"{outcome.id},0,")
+    assert export_csv(path, tmp_path / "r.csv", what="runs") == 1
+    assert "done" in (tmp_path / "r.csv").read_text()
+
+
+def test_cli_run_sweep_and_export(tmp_path, capsys):
+    scenario = tmp_path / "tiny.toml"
+    scenario.write_text(AVERAGING + '[sweep]\n"defense.aggregator" = ["mean", ["nnm", "trimmed_mean"]]\n')
+    assert main(["run", str(scenario)]) == 0
+    out = capsys.readouterr()
+    assert "defense.aggregator=nnm+trimmed_mean" in out.out and "done" in out.err
+    database = tmp_path / "results.sqlite"
+    assert database.is_file()
+    assert main(["sweep", str(scenario)]) == 0
+    assert capsys.readouterr().err.count("skipped") == 2
+    assert main(["export", "--db", str(database), "--out", str(tmp_path / "m.csv")]) == 0
+    assert (tmp_path / "m.csv").read_text().count("\n") > 10
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["sweep", "missing.toml"], "missing.toml"),
+        (["sweep", "{file}", "--jobs", "0"], "--jobs must be >= 1"),
+        (["run", "{file}", "--checkpoint-seconds", "-1"], "--checkpoint-seconds"),
+        (["run", "{file}", "--per-node", "sometimes"], "invalid choice"),
+        (["export", "--db", "nowhere.sqlite"], "no results database"),
+        (["run", "{bad}"], "trimmed_mean"),
+    ],
+)
+def test_cli_errors_are_one_line_with_status_2(argv, message, tmp_path, capsys):
+    good = tmp_path / "good.toml"
+    good.write_text(AVERAGING)
+    bad = tmp_path / "bad.toml"
+    bad.write_text(AVERAGING + '[defense]\naggregator = "trimmed_mean"\nf = 3\n')
+    argv = [arg.format(file=good, bad=bad) for arg in argv]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error:") and message in err and len(err.strip().splitlines()) == 1, err
+
+
+def _rows(path):
+    with sqlite3.connect(path) as connection:
+        return connection.execute("SELECT id, status FROM runs ORDER BY id").fetchall()
+
+
+def test_a_sweep_killed_with_sigkill_resumes_without_loss_or_duplicates(tmp_path):
+    scenario = tmp_path / "long.toml"
+    scenario.write_text(
+        '[network]\ntopology = "ring"\nparams = { n = 8 }\n'
+        '[run]\ntask = "averaging"\nrounds = 6000\neval_every = 20\n'
+        '[sweep]\n"run.seed" = [0, 1, 2]\n'
+    )
+    database = tmp_path / "results.sqlite"
+    command = [sys.executable, "-m", "decentral.cli", "sweep", str(scenario), "--checkpoint-seconds", "0"]
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 240
+    finished_first = None
+    while time.monotonic() < deadline and process.poll() is None:
+        time.sleep(0.05)
+        if not database.exists():
+            continue
+        try:
+            with sqlite3.connect(database, timeout=1) as connection:
+                done = connection.execute("SELECT id FROM runs WHERE status = 'done'").fetchall()
+                # a point not yet half-way: it cannot finish between this poll and the kill
+                checkpointed = connection.execute("SELECT COUNT(*) FROM checkpoints WHERE round <= 3000").fetchone()[0]
+        except sqlite3.OperationalError:  # tables not created yet
+            continue
+        if done and checkpointed:
+            finished_first = done[0][0]
+            break
+    assert process.poll() is None, f"the sweep ended before it could be killed: {process.stderr.read().decode()}"
+    assert finished_first is not None, "no point finished within the deadline"
+    kept = metric_table(database, finished_first)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    with sqlite3.connect(database) as connection:
+        assert connection.execute("PRAGMA integrity_check").fetchone() == ("ok",)
+        interrupted = connection.execute("SELECT run, round FROM checkpoints").fetchall()
+    assert interrupted, "the kill should leave one point checkpointed mid-way"
+
+    resumed = subprocess.run(command, capture_output=True, text=True, timeout=600)
+    assert resumed.returncode == 0, resumed.stderr
+    assert "skipped" in resumed.stderr and "resumed" in resumed.stderr
+    assert [status for _, status in _rows(database)] == ["done"] * 3
+    assert metric_table(database, finished_first) == kept
+    evaluations = 6000 // 20 + 1
+    with sqlite3.connect(database) as connection:
+        counts = connection.execute("SELECT run, COUNT(*) FROM metrics GROUP BY run").fetchall()
+        assert connection.execute("SELECT COUNT(*) FROM checkpoints").fetchone() == (0,)
+    assert [count for _, count in counts] == [evaluations * 2] * 3  # consensus_distance and drift, no duplicate
+    # the resumed point holds exactly the uninterrupted run's values
+    run_id, _ = interrupted[0]
+    config = json.loads(sqlite3.connect(database).execute("SELECT config FROM runs WHERE id = ?", (run_id,)).fetchone()[0])
+    reference = results.execute(tmp_path / "reference.sqlite", scenario_from_dict(config))
+    assert reference.id == run_id
+    assert metric_table(database, run_id) == metric_table(tmp_path / "reference.sqlite", run_id)
