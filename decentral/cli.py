@@ -78,7 +78,9 @@ def _load_points(file, rounds=None):
 
 
 def _label(axes: dict) -> str:
-    return ", ".join(f"{axis}={_short(value)}" for axis, value in axes.items()) or "(single run)"
+    from .scenario import value_label
+
+    return ", ".join(f"{axis}={value_label(value)}" for axis, value in axes.items()) or "(single run)"
 
 
 def _execute(args, *, jobs: int, rerun: bool) -> int:
@@ -90,7 +92,7 @@ def _execute(args, *, jobs: int, rerun: bool) -> int:
         _at_least(f"decentral {args.command}", 1, rounds=args.rounds)
     if args.checkpoint_seconds < 0:
         raise UsageError(f"decentral {args.command}: --checkpoint-seconds must be >= 0, got {args.checkpoint_seconds}")
-    points = _load_points(args.file, args.rounds)
+    points = results.unique_points(_load_points(args.file, args.rounds))
     _validate(args.file, points)
     database = args.db or results.default_path(args.file)
     options = dict(per_node=args.per_node, checkpoint_seconds=args.checkpoint_seconds, rerun=rerun)
@@ -130,7 +132,8 @@ def _validate(file, points) -> None:
 
 
 def _one_line(error: Exception) -> str:
-    return " ".join(str(error).split()) or type(error).__name__
+    text = error.args[0] if isinstance(error, KeyError) and error.args else str(error)
+    return " ".join(str(text).split()) or type(error).__name__
 
 
 def _run(args) -> int:
@@ -139,6 +142,59 @@ def _run(args) -> int:
 
 def _sweep(args) -> int:
     return _execute(args, jobs=args.jobs, rerun=False)
+
+
+def _formats(text: str) -> tuple[str, ...]:
+    return tuple(name.strip() for name in text.split(",") if name.strip())
+
+
+def _plot(args) -> int:
+    from . import figures
+
+    try:
+        written = figures.make(
+            args.kind, args.db, args.out, where=figures.parse_where(args.where), group=args.group, rows=args.rows,
+            columns=args.columns, x=args.x, metric=args.metric, stat=args.stat, mark=args.mark, title=args.title,
+            formats=_formats(args.format),
+        )
+    except (ValueError, KeyError) as error:
+        raise UsageError(f"decentral plot {args.kind}: {_one_line(error)}") from None
+    for path in written:
+        print(path)
+    return 0
+
+
+def _reproduce(args) -> int:
+    from . import results, study
+
+    try:
+        chosen = study.load(args.study)
+        points = results.unique_points(chosen.points(quick=args.quick))
+    except (ValueError, TypeError, OSError) as error:
+        raise UsageError(f"decentral reproduce: {_one_line(error)}") from None
+    _at_least("decentral reproduce", 1, jobs=args.jobs)
+    _validate(chosen.folder / "study.toml", points)
+    database = chosen.database(quick=args.quick)
+    mode = "quick" if args.quick else "full"
+    print(f"{chosen.title} ({mode}): {len(points)} point(s) -> {database}", file=sys.stderr, flush=True)
+    failures = 0
+    outcomes = results.execute_all(database, points, jobs=args.jobs, progress=False)
+    for done, (axes, outcome) in enumerate(outcomes, start=1):
+        state = f"failed: {_one_line(outcome)}" if isinstance(outcome, Exception) else outcome.status
+        failures += isinstance(outcome, Exception)
+        print(f"[{done}/{len(points)}] {_label(axes)}: {state}", file=sys.stderr, flush=True)
+    if failures:
+        print(f"error: {failures} point(s) failed; finished points are kept, rerun to retry.", file=sys.stderr)
+        return 1
+    try:
+        written, skipped = study.draw(chosen, quick=args.quick, out=args.out, formats=_formats(args.format))
+    except (ValueError, KeyError) as error:
+        raise UsageError(f"decentral reproduce: {_one_line(error)}") from None
+    for path in written:
+        print(path)
+    if skipped:
+        print(f"not in the quick sweep, so not drawn: {', '.join(skipped)}", file=sys.stderr)
+    return 0
 
 
 def _export(args) -> int:
@@ -150,10 +206,6 @@ def _export(args) -> int:
     count = export_csv(database, args.out, what=args.what)
     print(f"{count} rows -> {args.out}", file=sys.stderr)
     return 0
-
-
-def _short(value) -> str:
-    return "+".join(map(str, value)) if isinstance(value, list) else str(value)
 
 
 def _summary_table(rows) -> str:
@@ -245,6 +297,36 @@ def build_parser() -> argparse.ArgumentParser:
     run.set_defaults(run=_run)
     sweep.add_argument("--jobs", type=int, default=1, help="points run at once, one process each (memory permitting)")
     sweep.set_defaults(run=_sweep)
+
+    from .figures import KINDS
+
+    plot = commands.add_parser(
+        "plot", help="draw a figure from a results database",
+        epilog="kinds: " + "; ".join(f"{kind}: {what}" for kind, what in KINDS.items()),
+    )
+    plot.add_argument("kind", choices=list(KINDS), help="which figure")
+    plot.add_argument("--db", required=True, help="results database")
+    plot.add_argument("--out", required=True, help="output path without suffix, e.g. figures/mine/curves")
+    plot.add_argument("--where", action="append", metavar="PATH=VALUE", help="select runs, e.g. attack.name=alie (repeatable)")
+    plot.add_argument("--group", help="config path giving one line per value, e.g. defense.aggregator")
+    plot.add_argument("--rows", help="heatmap rows (config path)")
+    plot.add_argument("--columns", help="heatmap columns (config path)")
+    plot.add_argument("--x", help="versus: a numeric config path (network.params.n) or byzantine_fraction, nodes, "
+                      "spectral_gap, algebraic_connectivity")
+    plot.add_argument("--metric", default="test_accuracy", help="metric name (default test_accuracy; versus: also seconds)")
+    plot.add_argument("--stat", default="mean", help="heatmap/versus: mean, min (worst honest node), max, q10, q50, q90, or value")
+    plot.add_argument("--mark", choices=["row", "column", "none"], default="row", help="heatmap: outline the worst cell per row or column")
+    plot.add_argument("--title")
+    plot.add_argument("--format", default="png,svg", help="comma-separated: png, svg, pdf")
+    plot.set_defaults(run=_plot)
+
+    reproduce = commands.add_parser("reproduce", help="run a study's sweep, then draw its figures")
+    reproduce.add_argument("study", help="a study name under experiments/ (e.g. dumbbell) or a study folder")
+    reproduce.add_argument("--quick", action="store_true", help="the study's small version (minutes), into <study>/quick/")
+    reproduce.add_argument("--jobs", type=int, default=1, help="points run at once, one process each")
+    reproduce.add_argument("--out", help="figure folder (default figures/<study>, or <study>/quick/figures)")
+    reproduce.add_argument("--format", default="png,svg", help="comma-separated: png, svg, pdf")
+    reproduce.set_defaults(run=_reproduce)
 
     export = commands.add_parser("export", help="write a results database's metrics (or runs) as CSV")
     export.add_argument("--db", required=True, help="results database")

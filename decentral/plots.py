@@ -413,11 +413,9 @@ def _heatmap_figure(
         _category_ticks(axes, rows, columns)
         if marked:
             worst = f"worst in its {mark_worst}"
-            axes.legend(
+            figure.legend(  # below everything, so it never meets the title or the labels
                 handles=[Patch(fill=False, edgecolor=_MARK_COLOR, linewidth=2, label=worst)],
-                loc="lower right",
-                bbox_to_anchor=(1.0, 1.0),
-                borderaxespad=0.2,
+                loc="outside lower right",
             )
         if title:
             axes.set_title(title, loc="left")

@@ -425,6 +425,14 @@ def default_path(scenario_file) -> Path:
     return Path(os.fspath(scenario_file)).resolve().parent / "results.sqlite"
 
 
+def unique_points(points) -> list:
+    """``points`` without those resolving to the same config as an earlier one (first kept)."""
+    unique = {}
+    for axes, scenario in points:
+        unique.setdefault(run_id(config_of(scenario)), (axes, scenario))
+    return list(unique.values())
+
+
 def _execute_quietly(path, scenario, axes, options) -> Outcome:
     """A worker process's entry point (``--jobs``)."""
     return execute(path, scenario, axes, **options)
@@ -434,8 +442,10 @@ def execute_all(path, points, *, jobs: int = 1, **options):
     """Run sweep points into one database, ``jobs`` processes at a time.
 
     Yields ``(axes, outcome or exception)`` as points finish (in order for ``jobs=1``).
-    A failing point does not stop the others; finished points are skipped on a rerun.
+    A failing point does not stop the others; finished points are skipped on a rerun. Points
+    that resolve to the same config (the same run id) run once.
     """
+    points = unique_points(points)
     if jobs <= 1:
         for axes, scenario in points:
             try:

@@ -142,18 +142,27 @@ class Plan:
     dim: int
 
 
-def build(scenario: Scenario) -> Plan:
-    """Build and validate every component of ``scenario`` (no compilation)."""
-    seeds = derive_seeds(scenario.run)
+def graph_and_byzantine(scenario: Scenario, seeds: dict | None = None):
+    """``(graph, byzantine ids, schedule)``: the scenario's graph (for a time-varying one,
+    the union of its rounds' edges, placement and analysis run on it), its Byzantine nodes,
+    and the per-round graphs (None for a static graph)."""
+    seeds = seeds or derive_seeds(scenario.run)
     graph = build_graph(scenario, seeds["topology"])
     schedule = graph if isinstance(graph, tuple) else None
-    if schedule is not None:  # time-varying: placement and analysis on the union of the rounds' edges
+    if schedule is not None:
         graph = nx.compose_all(schedule)
     placement = scenario.placement
     byzantine = _call_with_params(
         "[placement.params]", topologies.place, placement.params, graph=graph, count=placement.count,
         strategy=placement.strategy, seed=seeds["placement"],
     ) if placement.count else []
+    return graph, list(byzantine), schedule
+
+
+def build(scenario: Scenario) -> Plan:
+    """Build and validate every component of ``scenario`` (no compilation)."""
+    seeds = derive_seeds(scenario.run)
+    graph, byzantine, schedule = graph_and_byzantine(scenario, seeds)
     weights = scenario.network.weights
     weight_option = {} if weights is None else {"weights": weights}
     if schedule is None:
@@ -258,6 +267,7 @@ class Program:
     input_shape: tuple
     num_outputs: int
     optimizer: tuple  # (name, ((parameter, value), ...)) with numeric values replaced by 0.0
+    optimization: int  # XLA backend optimization level
 
 
 def program_of(plan: Plan) -> Program:
@@ -270,7 +280,7 @@ def program_of(plan: Plan) -> Program:
         local_steps=run.local_steps, eval_every=run.eval_every, block=run.block, delay=plan.scenario.faults.delay,
         time_varying=not hasattr(plan.network, "buckets"), batch_size=plan.scenario.data.batch_size,
         model=plan.model, input_shape=data.input_shape if data else (), num_outputs=data.num_outputs if data else 0,
-        optimizer=optimizer,
+        optimizer=optimizer, optimization=run.optimization,
     )
 
 
@@ -594,8 +604,12 @@ def _compile(program: Program):
         state, _ = jax.lax.scan(lambda s, _: (one_round(s, knobs, inputs), None), state, None, length=program.eval_every)
         return state, metrics(state.params, state.start_center, inputs)
 
-    chunk = jax.jit(jax.vmap(chunk_one, in_axes=(0, None, None)))
-    evaluate = jax.jit(jax.vmap(lambda state, inputs: metrics(state.params, state.start_center, inputs), in_axes=(0, None)))
+    options = {"xla_backend_optimization_level": program.optimization}
+    chunk = jax.jit(jax.vmap(chunk_one, in_axes=(0, None, None)), compiler_options=options)
+    evaluate = jax.jit(
+        jax.vmap(lambda state, inputs: metrics(state.params, state.start_center, inputs), in_axes=(0, None)),
+        compiler_options=options,
+    )
     return chunk, evaluate
 
 

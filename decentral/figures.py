@@ -1,0 +1,256 @@
+"""Figures from a results database (``decentral plot``, ``decentral reproduce``).
+
+Runs are selected with ``where`` (config paths to values, e.g. ``{"attack.name": "alie"}``)
+and grouped by config paths (``group``, ``rows``, ``columns``, ``x``). Runs that fall in the
+same group or cell (e.g. several seeds) are pooled: their repeats are stacked, so bands
+and error bars span every replicate of every matching run.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+
+from . import plots, results
+from .scenario import value_label as label
+
+KINDS = {
+    "curves": "learning curves of honest accuracy (mean and worst node), one line per --group value",
+    "consensus": "consensus distance over rounds (log scale), one line per --group value",
+    "heatmap": "final honest accuracy, --rows x --columns, the worst cell of each row (--mark) outlined",
+    "versus": "final honest accuracy (or --metric seconds) against --x, one line per --group value",
+    "communities": "final honest accuracy in each community of the graph and overall, one row per --group value",
+    "graph": "the graph coloured by each node's final accuracy, Byzantine nodes marked (one run)",
+}
+#: What ``versus`` can put on x besides a numeric config path (e.g. ``network.params.n``).
+DERIVED_X = {
+    "byzantine_fraction": "Byzantine nodes / n",
+    "nodes": "number of nodes n",
+    "spectral_gap": "spectral gap of the honest mixing matrix",
+    "algebraic_connectivity": "algebraic connectivity of the honest subgraph",
+}
+
+
+def parse_where(items) -> dict:
+    """``["attack.name=alie", "placement.count=3"]`` -> ``{"attack.name": "alie", "placement.count": 3}``
+    (values parsed as JSON when they are JSON, else kept as text)."""
+    where = {}
+    for item in items or ():
+        path, sep, text = item.partition("=")
+        if not sep or not path:
+            raise ValueError(f"--where {item!r}: expected PATH=VALUE, e.g. attack.name=alie")
+        try:
+            where[path.strip()] = json.loads(text)
+        except json.JSONDecodeError:
+            where[path.strip()] = text.strip()
+    return where
+
+
+def select(connection, where: dict | None = None) -> list[results.Run]:
+    """Finished runs whose config matches every ``where`` entry (a value or its label)."""
+    chosen = []
+    for run in results.runs(connection):
+        if all(_matches(run, path, value) for path, value in (where or {}).items()):
+            chosen.append(run)
+    return chosen
+
+
+def _matches(run: results.Run, path: str, wanted) -> bool:
+    value = _value(run, path)
+    return value == wanted or label(value) == label(wanted)
+
+
+def _value(run: results.Run, path: str):
+    try:
+        return run.value(path)
+    except KeyError:
+        raise ValueError(f"no config key {path!r} in the runs (e.g. defense.aggregator, attack.name)") from None
+
+
+def _groups(runs, path: str | None) -> dict[str, list[results.Run]]:
+    """Runs by the label of their value at ``path`` (in the order first seen); one group if None."""
+    groups: dict[str, list[results.Run]] = {}
+    for run in runs:
+        key = label(_value(run, path)) if path else "all runs"
+        groups.setdefault(key, []).append(run)
+    return groups
+
+
+def _pooled_series(connection, runs, name: str, stat: str):
+    """rounds [E] and values [E, sum of repeats] of several runs (their repeats stacked)."""
+    rounds, blocks = None, []
+    for run in runs:
+        these, values = results.series(connection, run.id, name, stat)
+        if rounds is not None and not np.array_equal(rounds, these):
+            raise ValueError(f"runs grouped together evaluate at different rounds ({run.id}); select with --where.")
+        rounds = these
+        blocks.append(values)
+    return rounds, np.concatenate(blocks, axis=1)
+
+
+def _final(connection, runs, name: str = "test_accuracy", stat: str = "mean") -> np.ndarray:
+    """The metric at each run's final evaluation, repeats of all runs stacked."""
+    return np.concatenate([results.series(connection, run.id, name, stat)[1][-1] for run in runs])
+
+
+class NoRuns(ValueError):
+    """No finished run matches a figure's selection."""
+
+
+def _need(runs, what: str):
+    if not runs:
+        raise NoRuns(f"no finished run matches the selection for the {what} figure.")
+    return runs
+
+
+def make(kind: str, database, stem, *, where=None, group=None, rows=None, columns=None, x=None,
+         metric: str = "test_accuracy", stat: str = "mean", mark: str = "row", title=None,
+         formats=("png", "svg")) -> list[Path]:
+    """Draw one figure of ``kind`` (see :data:`KINDS`) from ``database``; returns the files written.
+
+    ``stat`` (heatmap, versus): which summary over honest nodes of a per-node metric, e.g.
+    "mean" or "min" (the worst honest node); "value" for a scalar metric such as
+    averaged_accuracy. ``mark`` (heatmap): outline the worst cell of each "row", each
+    "column", or "none"."""
+    if kind not in KINDS:
+        raise ValueError(f"unknown figure kind {kind!r}; available: {', '.join(KINDS)}.")
+    if not Path(database).is_file():
+        raise ValueError(f"no results database at {database}")
+    connection = results.connect(database)
+    try:
+        runs = _need(select(connection, where), kind)
+        draw = {
+            "curves": _curves, "consensus": _consensus, "heatmap": _heatmap, "versus": _versus,
+            "communities": _communities, "graph": _graph,
+        }[kind]
+        return draw(connection, runs, stem, group=group, rows=rows, columns=columns, x=x, metric=metric,
+                    stat=stat, mark=mark, title=title, formats=formats)
+    finally:
+        connection.close()
+
+
+def _curves(connection, runs, stem, *, group, metric, title, formats, **_):
+    curves = []
+    for key, members in _groups(runs, group).items():
+        rounds, mean = _pooled_series(connection, members, metric, "mean")
+        _, low = _pooled_series(connection, members, metric, "min")
+        curves.append(plots.Curve(key, rounds, mean, low))
+    return plots.learning_curves(curves, stem, metric=metric.replace("_", " "), title=title, formats=formats)
+
+
+def _consensus(connection, runs, stem, *, group, title, formats, **_):
+    curves = []
+    for key, members in _groups(runs, group).items():
+        rounds, values = _pooled_series(connection, members, "consensus_distance", "value")
+        curves.append(plots.Curve(key, rounds, np.maximum(values, 1e-30)))
+    return plots.learning_curves(curves, stem, metric="consensus distance", title=title, log=True, formats=formats)
+
+
+def _heatmap(connection, runs, stem, *, rows, columns, metric, stat, mark, title, formats, **_):
+    if mark not in ("row", "column", "none"):
+        raise ValueError(f"mark must be row, column or none; got {mark!r}.")
+    if not rows or not columns:
+        raise ValueError("a heatmap needs --rows and --columns (config paths, e.g. defense.aggregator and attack.name).")
+    by_row = _groups(runs, rows)
+    column_labels = list(_groups(runs, columns))
+    values = np.full((len(by_row), len(column_labels)), np.nan)
+    for i, members in enumerate(by_row.values()):
+        for key, cell in _groups(members, columns).items():
+            values[i, column_labels.index(key)] = _final(connection, cell, metric, stat).mean()
+    return plots.heatmap(values, list(by_row), column_labels, stem, title=title, mark_worst=None if mark == "none" else mark,
+                         metric=_metric_label(metric, stat), formats=formats)
+
+
+def _metric_label(metric: str, stat: str) -> str:
+    name = metric.replace("_", " ")
+    return {"mean": f"final honest {name}", "min": f"final {name}, worst honest node", "value": f"final {name}"}.get(
+        stat, f"final {name} ({stat} over honest nodes)")
+
+
+def _scenario(run: results.Run):
+    from .scenario import scenario_from_dict
+
+    return scenario_from_dict({key: value for key, value in run.config.items() if key != "sweep"})
+
+
+def _graph_of(run: results.Run):
+    from .simulation import graph_and_byzantine
+
+    graph, byzantine, _ = graph_and_byzantine(_scenario(run))
+    return graph, byzantine
+
+
+def x_value(run: results.Run, x: str) -> float:
+    """A run's value on a ``versus`` figure's x axis (see :data:`DERIVED_X`)."""
+    if x in ("byzantine_fraction", "nodes", "spectral_gap", "algebraic_connectivity"):
+        graph, byzantine = _graph_of(run)
+        if x == "nodes":
+            return float(graph.number_of_nodes())
+        if x == "byzantine_fraction":
+            return len(byzantine) / graph.number_of_nodes()
+        import topologies
+
+        return float(getattr(topologies.analyze(graph, byzantine), x))
+    value = _value(run, x)
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ValueError(f"--x {x!r} is not numeric ({value!r}); use a numeric config path or one of {', '.join(DERIVED_X)}.")
+    return float(value)
+
+
+def _y_values(connection, runs, metric: str, stat: str) -> np.ndarray:
+    if metric == "seconds":
+        return np.asarray([run.seconds for run in runs], dtype=float)
+    return _final(connection, runs, metric, stat)
+
+
+def _versus(connection, runs, stem, *, group, x, metric, stat, title, formats, **_):
+    if not x:
+        raise ValueError(f"a versus figure needs --x: a numeric config path or one of {', '.join(DERIVED_X)}.")
+    series = []
+    for key, members in _groups(runs, group).items():
+        by_x: dict[float, list] = {}
+        for run in members:
+            by_x.setdefault(x_value(run, x), []).append(run)
+        xs = sorted(by_x)
+        ys = [_y_values(connection, by_x[value], metric, stat) for value in xs]
+        width = min(len(values) for values in ys)  # the same number of replicates at every x
+        series.append(plots.Series(key, np.asarray(xs), np.stack([values[:width] for values in ys])))
+    ylabel = "wall time (s)" if metric == "seconds" else _metric_label(metric, stat)
+    return plots.versus(series, stem, xlabel=DERIVED_X.get(x, x), ylabel=ylabel, title=title, formats=formats)
+
+
+def _communities(connection, runs, stem, *, group, metric, title, formats, **_):
+    rows, table = [], []
+    columns = None
+    for key, members in _groups(runs, group).items():
+        sums: dict = {}
+        for run in members:
+            graph, _ = _graph_of(run)
+            community = dict(graph.nodes(data="community"))
+            if any(value is None for value in community.values()):
+                raise ValueError(f"run {run.id}'s graph has no communities (a node without a 'community' attribute).")
+            nodes, values = results.per_node(connection, run.id, metric)
+            for node, value in zip(nodes, values.mean(axis=0)):
+                for name in (f"community {community[int(node)]}", "all honest"):
+                    sums.setdefault(name, []).append(value)
+        names = sorted(name for name in sums if name != "all honest") + ["all honest"]
+        if columns is not None and names != columns:
+            raise ValueError("runs grouped together have different communities; select with --where.")
+        columns = names
+        rows.append(key)
+        table.append([np.mean(sums[name]) for name in names])
+    return plots.heatmap(np.asarray(table), rows, columns, stem, title=title, mark_worst=None,
+                         metric=f"final honest {metric.replace('_', ' ')}", formats=formats)
+
+
+def _graph(connection, runs, stem, *, metric, title, formats, **_):
+    if len(runs) != 1:
+        raise ValueError(f"a graph figure shows one run; {len(runs)} match: narrow the selection with --where.")
+    (run,) = runs
+    graph, byzantine = _graph_of(run)
+    nodes, values = results.per_node(connection, run.id, metric)
+    accuracy = np.full(graph.number_of_nodes(), np.nan)
+    accuracy[nodes] = values.mean(axis=0)
+    return plots.graph_accuracy(graph, accuracy, byzantine, stem, title=title, formats=formats)

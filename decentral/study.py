@@ -1,0 +1,137 @@
+"""Studies (``decentral reproduce STUDY``): a folder of scenario files and the figures drawn from them.
+
+A study folder holds ``study.toml``::
+
+    title = "Where do attackers hurt most?"
+    scenarios = ["small_world.toml", "scale_free.toml"]   # relative to the folder
+
+    [quick]                              # what --quick changes (at most ~3 minutes on 2 cores)
+    set = { "run.rounds" = 20 }          # scenario keys set on every point
+    sweep = { "placement.strategy" = ["random", "max_degree"] }   # axes replaced
+
+    [[figures]]
+    name = "heatmap"                     # file stem under the output folder
+    kind = "heatmap"                     # see decentral.figures.KINDS
+    rows = "defense.aggregator"
+    columns = "placement.strategy"
+    where = { "network.topology" = "watts_strogatz" }
+    title = "..."
+
+The full study writes its database to ``<folder>/results.sqlite`` and its figures to
+``figures/<study name>/`` of the repository; ``--quick`` uses ``<folder>/quick/`` for both,
+so a quick check never touches the full results or the committed figures.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import tomllib
+from pathlib import Path
+
+from . import figures
+from .scenario import load_scenario
+
+FIGURE_KEYS = ("name", "kind", "where", "group", "rows", "columns", "x", "metric", "stat", "mark", "title")
+STUDY_KEYS = ("title", "scenarios", "quick", "figures")
+
+
+@dataclasses.dataclass(frozen=True)
+class Study:
+    """A parsed ``study.toml``."""
+
+    name: str
+    folder: Path
+    title: str
+    scenarios: tuple[Path, ...]
+    quick_set: dict
+    quick_sweep: dict
+    figures: tuple[dict, ...]
+
+    def points(self, *, quick: bool = False) -> list[tuple[dict, object]]:
+        """Every sweep point of every scenario file (with the quick changes when asked)."""
+        out = []
+        for path in self.scenarios:
+            scenario = load_scenario(path)
+            if quick:
+                sweep = {**scenario.sweep, **{axis: values for axis, values in self.quick_sweep.items() if axis in scenario.sweep}}
+                scenario = dataclasses.replace(scenario.replace(**self.quick_set), sweep=sweep)
+            out += scenario.points()
+        return out
+
+    def database(self, *, quick: bool = False) -> Path:
+        return self.folder / ("quick" if quick else "") / "results.sqlite"
+
+    def output(self, *, quick: bool = False) -> Path:
+        """Where figures go: ``figures/<name>`` beside ``experiments/`` for a study in an
+        ``experiments`` folder, else ``<folder>/figures``; ``<folder>/quick/figures`` for --quick."""
+        if quick:
+            return self.folder / "quick" / "figures"
+        if self.folder.parent.name == "experiments":
+            return self.folder.parent.parent / "figures" / self.name
+        return self.folder / "figures"
+
+
+def find(name_or_path) -> Path:
+    """A study folder: a path, or a name under ``./experiments`` or this source tree's ``experiments``."""
+    candidates = [Path(name_or_path), Path("experiments") / str(name_or_path),
+                  Path(__file__).resolve().parent.parent / "experiments" / str(name_or_path)]
+    for candidate in candidates:
+        if (candidate / "study.toml").is_file():
+            return candidate.resolve()
+    available = sorted(p.parent.name for p in (Path(__file__).resolve().parent.parent / "experiments").glob("*/study.toml"))
+    raise ValueError(f"no study {str(name_or_path)!r} (a folder with a study.toml); available: {', '.join(available) or 'none'}.")
+
+
+def load(name_or_path) -> Study:
+    """Parse and check a study folder's ``study.toml`` (scenario files are checked too)."""
+    folder = find(name_or_path)
+    where = folder / "study.toml"
+    try:
+        with open(where, "rb") as handle:
+            table = tomllib.load(handle)
+    except tomllib.TOMLDecodeError as error:
+        raise ValueError(f"{where}: {error}") from None
+    _known(where, "", table, STUDY_KEYS)
+    scenarios = tuple(folder / name for name in table.get("scenarios", ()))
+    if not scenarios:
+        raise ValueError(f"{where}: 'scenarios' lists no scenario file.")
+    for path in scenarios:
+        if not path.is_file():
+            raise ValueError(f"{where}: scenario file {path.name!r} is not in {folder}.")
+    quick = table.get("quick", {})
+    _known(where, "[quick] ", quick, ("set", "sweep"))
+    specs = tuple(table.get("figures", ()))
+    for spec in specs:
+        _known(where, "[[figures]] ", spec, FIGURE_KEYS)
+        if "name" not in spec or "kind" not in spec:
+            raise ValueError(f"{where}: every [[figures]] entry needs a name and a kind; got {spec}.")
+        if spec["kind"] not in figures.KINDS:
+            raise ValueError(f"{where}: figure {spec['name']!r} has unknown kind {spec['kind']!r}; available: {', '.join(figures.KINDS)}.")
+    study = Study(folder.name, folder, table.get("title", folder.name), scenarios, quick.get("set", {}),
+                  quick.get("sweep", {}), specs)
+    study.points(quick=True)  # the quick changes name real keys
+    return study
+
+
+def _known(where, prefix, table, keys) -> None:
+    for key in table:
+        if key not in keys:
+            raise ValueError(f"{where}: {prefix}unknown key {key!r}; valid: {', '.join(keys)}.")
+
+
+def draw(study: Study, *, quick: bool = False, out: Path | None = None, formats=("png", "svg")) -> tuple[list[Path], list[str]]:
+    """Every figure of the study from its database: ``(files written, figures skipped)``.
+
+    With ``quick``, a figure whose selection the quick sweep does not cover is skipped
+    (named in the second list); in a full study it is an error."""
+    out = Path(out) if out is not None else study.output(quick=quick)
+    written, skipped = [], []
+    for spec in study.figures:
+        options = {key: spec[key] for key in FIGURE_KEYS[2:] if key in spec}
+        try:
+            written += figures.make(spec["kind"], study.database(quick=quick), out / spec["name"], formats=formats, **options)
+        except figures.NoRuns:
+            if not quick:
+                raise
+            skipped.append(spec["name"])
+    return written, skipped

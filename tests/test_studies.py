@@ -1,0 +1,187 @@
+"""Figures from a results database, study files, and `decentral plot` / `reproduce` end to end."""
+
+import shutil
+import sqlite3
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from decentral import figures, results, study
+from decentral.cli import main
+from decentral.scenario import load_scenario, scenario_from_dict
+
+ROOT = Path(__file__).resolve().parent.parent
+STUDIES = ("dumbbell", "honest_majority_ring", "placement", "rules_vs_attacks", "scale")
+
+
+@pytest.fixture(scope="module")
+def database(tmp_path_factory):
+    """Two rules x two Byzantine counts on a 12-node ring lattice, 2 repeats each."""
+    path = tmp_path_factory.mktemp("db") / "results.sqlite"
+    base = scenario_from_dict({
+        "network": {"topology": "circulant", "params": {"n": 12, "k": 2}},
+        "placement": {"strategy": "manual", "count": 1, "params": {"ids": [0]}},
+        "attack": {"name": "sign_flip"},
+        "defense": {"f": 1},
+        "run": {"rounds": 4, "eval_every": 2, "repeats": 2},
+        "sweep": {"defense.aggregator": ["mean", "trimmed_mean"],
+                  "placement": [{"count": 1, "params": {"ids": [0]}}, {"count": 2, "params": {"ids": [0, 6]}}]},
+    })
+    for outcome in results.execute_all(path, base.points()):
+        assert not isinstance(outcome[1], Exception), outcome
+    return path
+
+
+def test_figures_select_group_and_pool_runs(database):
+    connection = results.connect(database)
+    chosen = figures.select(connection, {"defense.aggregator": "mean"})
+    assert len(chosen) == 2 and all(run.value("defense.aggregator") == "mean" for run in chosen)
+    assert figures.select(connection, {"placement.count": 2, "defense.aggregator": "trimmed_mean"})[0].value("placement.count") == 2
+    assert figures.x_value(chosen[0], "byzantine_fraction") in (1 / 12, 2 / 12)
+    assert figures.x_value(chosen[0], "nodes") == 12
+    with pytest.raises(ValueError, match="not numeric"):
+        figures.x_value(chosen[0], "defense.aggregator")
+    with pytest.raises(ValueError, match="no config key"):
+        figures.select(connection, {"defense.aggregatr": "mean"})
+
+
+def test_heatmap_cells_are_the_stored_final_accuracies(database, tmp_path, monkeypatch):
+    captured = {}
+
+    def capture(values, rows, columns, stem, **options):
+        captured.update(values=values, rows=rows, columns=columns, mark=options["mark_worst"])
+        return []
+
+    monkeypatch.setattr(figures.plots, "heatmap", capture)
+    figures.make("heatmap", database, tmp_path / "h", rows="defense.aggregator", columns="placement.count", mark="column")
+    assert captured["rows"] == ["mean", "trimmed_mean"] and captured["columns"] == ["1", "2"]
+    assert captured["mark"] == "column"
+    connection = results.connect(database)
+    (run,) = figures.select(connection, {"defense.aggregator": "trimmed_mean", "placement.count": 2})
+    _, accuracy = results.series(connection, run.id, "test_accuracy", "mean")
+    assert captured["values"][1, 1] == pytest.approx(accuracy[-1].mean())
+
+
+@pytest.mark.parametrize(
+    ("kind", "options"),
+    [
+        ("curves", {"group": "defense.aggregator", "where": {"placement.count": 1}}),
+        ("consensus", {"group": "defense.aggregator"}),
+        ("heatmap", {"rows": "defense.aggregator", "columns": "placement.count", "stat": "min"}),
+        ("versus", {"x": "byzantine_fraction", "group": "defense.aggregator"}),
+        ("versus", {"x": "spectral_gap", "group": "defense.aggregator", "where": {"placement.count": 1}}),
+        ("versus", {"x": "nodes", "metric": "seconds"}),
+        ("graph", {"where": {"defense.aggregator": "mean", "placement.count": 2}}),
+    ],
+)
+def test_every_figure_kind_writes_its_files(kind, options, database, tmp_path):
+    written = figures.make(kind, database, tmp_path / kind, formats=("png", "pdf"), **options)
+    assert [path.suffix for path in written] == [".png", ".pdf"]
+    assert all(path.stat().st_size > 1000 for path in written)
+
+
+def test_communities_figure_needs_a_graph_with_communities(database, tmp_path):
+    with pytest.raises(ValueError, match="no communities"):
+        figures.make("communities", database, tmp_path / "c", group="defense.aggregator")
+
+
+@pytest.mark.parametrize(
+    ("kind", "options", "message"),
+    [
+        ("heatmap", {"rows": "defense.aggregator"}, "--rows and --columns"),
+        ("versus", {}, "needs --x"),
+        ("graph", {}, "one run; 4 match"),
+        ("curves", {"where": {"attack.name": "alie"}}, "no finished run"),
+        ("pie", {}, "unknown figure kind"),
+        ("heatmap", {"rows": "defense.aggregator", "columns": "placement.count", "mark": "diagonal"}, "mark"),
+    ],
+)
+def test_figure_errors_say_what_to_change(kind, options, message, database, tmp_path):
+    with pytest.raises(ValueError, match=message):
+        figures.make(kind, database, tmp_path / "x", **options)
+
+
+def test_cli_plot_and_its_errors(database, tmp_path, capsys):
+    out = tmp_path / "curves"
+    assert main(["plot", "curves", "--db", str(database), "--out", str(out), "--group", "defense.aggregator",
+                 "--where", "placement.count=1", "--format", "svg"]) == 0
+    assert capsys.readouterr().out.strip() == str(out) + ".svg"
+    assert main(["plot", "heatmap", "--db", str(database), "--out", str(out), "--rows", "defense.aggregator"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error:") and "--columns" in err and len(err.strip().splitlines()) == 1
+    assert main(["plot", "curves", "--db", str(tmp_path / "none.sqlite"), "--out", str(out)]) == 2
+    assert "no results database" in capsys.readouterr().err
+    assert main(["plot", "curves", "--db", str(database), "--out", str(out), "--where", "novalue"]) == 2
+    assert "PATH=VALUE" in capsys.readouterr().err
+
+
+def test_sweep_axes_for_a_parameter_and_a_whole_table():
+    scenario = scenario_from_dict({
+        "attack": {"name": "ipm"},
+        "sweep": {"attack.params.epsilon": [0.1, 2.0], "placement": [{"strategy": "random", "count": 2}, {"strategy": "max_degree", "count": 3}]},
+    })
+    points = scenario.points()
+    assert [p.attack.params for _, p in points] == [{"epsilon": 0.1}, {"epsilon": 0.1}, {"epsilon": 2.0}, {"epsilon": 2.0}]
+    assert [(p.placement.strategy, p.placement.count) for _, p in points[:2]] == [("random", 2), ("max_degree", 3)]
+    for bad, message in [
+        ({"placement": [{"strategy": "random", "cuont": 2}]}, "cuont"),
+        ({"placement": ["random"]}, "table of its keys"),
+        ({"run.seed.x": [1]}, "only params sub-keys"),
+        ({"defence.f": [1]}, "defense"),
+    ]:
+        with pytest.raises(ValueError, match=message):
+            scenario_from_dict({"sweep": bad})
+
+
+def test_relative_paths_in_a_scenario_file_are_relative_to_the_file(tmp_path):
+    (tmp_path / "graph.edgelist").write_text("0 1\n1 2\n2 0\n")
+    (tmp_path / "s.toml").write_text('[network]\ntopology = "from_edgelist"\nparams = { path = "graph.edgelist" }\n')
+    scenario = load_scenario(tmp_path / "s.toml")
+    assert Path(scenario.network.params["path"]) == tmp_path / "graph.edgelist"
+
+
+@pytest.mark.parametrize("name", STUDIES)
+def test_every_study_file_is_valid(name):
+    chosen = study.load(name)
+    assert chosen.figures and chosen.points() and chosen.points(quick=True)
+
+    def work(points):
+        return sum(point.run.rounds * point.run.repeats for _, point in points)
+
+    assert work(chosen.points(quick=True)) < work(chosen.points()) / 4
+    assert (chosen.folder / "README.md").is_file()
+
+
+def test_study_errors_name_the_key(tmp_path):
+    folder = tmp_path / "mine"
+    folder.mkdir()
+    (folder / "s.toml").write_text('[run]\ntask = "averaging"\nrounds = 2\neval_every = 2\n')
+    for text, message in [
+        ('scenarios = ["s.toml"]\ntitel = "x"\n', "unknown key 'titel'"),
+        ('scenarios = ["t.toml"]\n', "'t.toml' is not in"),
+        ('scenarios = ["s.toml"]\n[[figures]]\nname = "a"\nkind = "pie"\n', "unknown kind 'pie'"),
+        ('scenarios = ["s.toml"]\n[quick]\nset = { "run.roundz" = 1 }\n', "roundz"),
+    ]:
+        (folder / "study.toml").write_text(text)
+        with pytest.raises(ValueError, match=message):
+            study.load(folder)
+    with pytest.raises(ValueError, match="available: .*dumbbell"):
+        study.load("no_such_study")
+
+
+def test_reproduce_quick_runs_a_study_and_draws_its_figures(tmp_path, capsys):
+    folder = tmp_path / "dumbbell"
+    shutil.copytree(ROOT / "experiments" / "dumbbell", folder, ignore=shutil.ignore_patterns("quick", "*.sqlite*"))
+    assert main(["reproduce", str(folder), "--quick", "--format", "png"]) == 0
+    printed = capsys.readouterr().out.split()
+    names = {Path(path).name for path in printed}
+    assert names == {"curves.png", "per_clique.png", "graph_trimmed_mean.png"}
+    assert all(Path(path).parent == folder / "quick" / "figures" for path in printed)
+    with sqlite3.connect(folder / "quick" / "results.sqlite") as connection:
+        assert connection.execute("SELECT COUNT(*), MIN(status) FROM runs").fetchone() == (4, "done")
+    # a second reproduce skips every point and redraws
+    assert main(["reproduce", str(folder), "--quick", "--format", "png"]) == 0
+    assert capsys.readouterr().err.count("skipped") == 4
+    assert not (ROOT / "figures" / "dumbbell" / "quick").exists()
+    np.testing.assert_equal(len(printed), 3)
