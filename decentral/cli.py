@@ -153,7 +153,7 @@ def _plot(args) -> int:
 
     try:
         written = figures.make(
-            args.kind, args.db, args.out, where=figures.parse_where(args.where), group=args.group, rows=args.rows,
+            args.kind, args.db, args.out, where=figures.parse_where(args.where, option="--where"), group=args.group, rows=args.rows,
             columns=args.columns, x=args.x, metric=args.metric, stat=args.stat, mark=args.mark, title=args.title,
             formats=_formats(args.format),
         )
@@ -167,15 +167,18 @@ def _plot(args) -> int:
 def _reproduce(args) -> int:
     from . import results, study
 
+    from .figures import parse_where
+
     try:
+        changes = parse_where(args.set, option="--set")
         chosen = study.load(args.study)
-        points = results.unique_points(chosen.points(quick=args.quick))
+        points = results.unique_points(chosen.points(quick=args.quick, changes=changes))
     except (ValueError, TypeError, OSError) as error:
         raise UsageError(f"decentral reproduce: {_one_line(error)}") from None
     _at_least("decentral reproduce", 1, jobs=args.jobs)
     _validate(chosen.folder / "study.toml", points)
-    database = chosen.database(quick=args.quick)
-    mode = "quick" if args.quick else "full"
+    database = chosen.database(quick=args.quick, changes=changes)
+    mode = ("quick" if args.quick else "full") + (f", with {changes}" if changes else "")
     print(f"{chosen.title} ({mode}): {len(points)} point(s) -> {database}", file=sys.stderr, flush=True)
     failures = 0
     outcomes = results.execute_all(database, points, jobs=args.jobs, progress=False)
@@ -187,7 +190,7 @@ def _reproduce(args) -> int:
         print(f"error: {failures} point(s) failed; finished points are kept, rerun to retry.", file=sys.stderr)
         return 1
     try:
-        written, skipped = study.draw(chosen, quick=args.quick, out=args.out, formats=_formats(args.format))
+        written, skipped = study.draw(chosen, quick=args.quick, changes=changes, out=args.out, formats=_formats(args.format))
     except (ValueError, KeyError) as error:
         raise UsageError(f"decentral reproduce: {_one_line(error)}") from None
     for path in written:
@@ -324,6 +327,11 @@ def build_parser() -> argparse.ArgumentParser:
     reproduce.add_argument("study", help="a study name under experiments/ (e.g. dumbbell) or a study folder")
     reproduce.add_argument("--quick", action="store_true", help="the study's small version (minutes), into <study>/quick/")
     reproduce.add_argument("--jobs", type=int, default=1, help="points run at once, one process each")
+    reproduce.add_argument(
+        "--set", action="append", metavar="PATH=VALUE",
+        help="change every point, e.g. --set data.dataset=mnist --set data.params.path=/data/mnist "
+        "--set model.name=cnn (results and figures go to <study>/variant-<hash>/)",
+    )
     reproduce.add_argument("--out", help="figure folder (default figures/<study>, or <study>/quick/figures)")
     reproduce.add_argument("--format", default="png,svg", help="comma-separated: png, svg, pdf")
     reproduce.set_defaults(run=_reproduce)

@@ -33,14 +33,14 @@ DERIVED_X = {
 }
 
 
-def parse_where(items) -> dict:
+def parse_where(items, option: str = "--where") -> dict:
     """``["attack.name=alie", "placement.count=3"]`` -> ``{"attack.name": "alie", "placement.count": 3}``
     (values parsed as JSON when they are JSON, else kept as text)."""
     where = {}
     for item in items or ():
         path, sep, text = item.partition("=")
-        if not sep or not path:
-            raise ValueError(f"--where {item!r}: expected PATH=VALUE, e.g. attack.name=alie")
+        if not sep or not path.strip():
+            raise ValueError(f"{option} {item!r}: expected PATH=VALUE, e.g. attack.name=alie")
         try:
             where[path.strip()] = json.loads(text)
         except json.JSONDecodeError:

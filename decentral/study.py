@@ -19,12 +19,15 @@ A study folder holds ``study.toml``::
 
 The full study writes its database to ``<folder>/results.sqlite`` and its figures to
 ``figures/<study name>/`` of the repository; ``--quick`` uses ``<folder>/quick/`` for both,
-so a quick check never touches the full results or the committed figures.
+and ``--set PATH=VALUE`` (e.g. MNIST instead of the digits) a ``variant-<hash>/`` folder,
+so neither ever touches the full results or the committed figures.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import hashlib
+import json
 import tomllib
 from pathlib import Path
 
@@ -47,28 +50,50 @@ class Study:
     quick_sweep: dict
     figures: tuple[dict, ...]
 
-    def points(self, *, quick: bool = False) -> list[tuple[dict, object]]:
-        """Every sweep point of every scenario file (with the quick changes when asked)."""
+    def points(self, *, quick: bool = False, changes: dict | None = None) -> list[tuple[dict, object]]:
+        """Every sweep point of every scenario file, with the quick changes when asked and
+        ``changes`` (``{"data.dataset": "mnist", ...}``, as ``--set``) on every point."""
         out = []
         for path in self.scenarios:
             scenario = load_scenario(path)
             if quick:
                 sweep = {**scenario.sweep, **{axis: values for axis, values in self.quick_sweep.items() if axis in scenario.sweep}}
                 scenario = dataclasses.replace(scenario.replace(**self.quick_set), sweep=sweep)
+            if changes:
+                for path_set in changes:
+                    for axis in scenario.sweep:
+                        if _overlaps(path_set, axis):
+                            raise ValueError(
+                                f"--set {path_set}: {path.name} sweeps {axis!r}, so one value for every point would be "
+                                "overwritten by the sweep; copy the study and edit its sweep instead."
+                            )
+                scenario = scenario.replace(**changes)
             out += scenario.points()
         return out
 
-    def database(self, *, quick: bool = False) -> Path:
-        return self.folder / ("quick" if quick else "") / "results.sqlite"
+    def home(self, *, quick: bool = False, changes: dict | None = None) -> Path:
+        """The folder of a run's database: the study folder; ``quick/`` in it for --quick;
+        ``variant-<hash>/`` for runs with ``--set`` changes (never mixed with the study's own)."""
+        folder = self.folder / "quick" if quick else self.folder
+        if changes:
+            digest = hashlib.sha256(json.dumps(changes, sort_keys=True).encode()).hexdigest()[:8]
+            folder = folder / f"variant-{digest}"
+        return folder
 
-    def output(self, *, quick: bool = False) -> Path:
-        """Where figures go: ``figures/<name>`` beside ``experiments/`` for a study in an
-        ``experiments`` folder, else ``<folder>/figures``; ``<folder>/quick/figures`` for --quick."""
-        if quick:
-            return self.folder / "quick" / "figures"
-        if self.folder.parent.name == "experiments":
+    def database(self, *, quick: bool = False, changes: dict | None = None) -> Path:
+        return self.home(quick=quick, changes=changes) / "results.sqlite"
+
+    def output(self, *, quick: bool = False, changes: dict | None = None) -> Path:
+        """Where figures go: ``figures/<name>`` beside ``experiments/`` for the full study
+        in an ``experiments`` folder, else ``figures/`` in :meth:`home`."""
+        if not quick and not changes and self.folder.parent.name == "experiments":
             return self.folder.parent.parent / "figures" / self.name
-        return self.folder / "figures"
+        return self.home(quick=quick, changes=changes) / "figures"
+
+
+def _overlaps(first: str, second: str) -> bool:
+    """Whether two config paths touch the same key (one is the other or contains it)."""
+    return first == second or first.startswith(second + ".") or second.startswith(first + ".")
 
 
 def find(name_or_path) -> Path:
@@ -119,17 +144,19 @@ def _known(where, prefix, table, keys) -> None:
             raise ValueError(f"{where}: {prefix}unknown key {key!r}; valid: {', '.join(keys)}.")
 
 
-def draw(study: Study, *, quick: bool = False, out: Path | None = None, formats=("png", "svg")) -> tuple[list[Path], list[str]]:
+def draw(study: Study, *, quick: bool = False, changes: dict | None = None, out: Path | None = None,
+         formats=("png", "svg")) -> tuple[list[Path], list[str]]:
     """Every figure of the study from its database: ``(files written, figures skipped)``.
 
     With ``quick``, a figure whose selection the quick sweep does not cover is skipped
     (named in the second list); in a full study it is an error."""
-    out = Path(out) if out is not None else study.output(quick=quick)
+    out = Path(out) if out is not None else study.output(quick=quick, changes=changes)
+    database = study.database(quick=quick, changes=changes)
     written, skipped = [], []
     for spec in study.figures:
         options = {key: spec[key] for key in FIGURE_KEYS[2:] if key in spec}
         try:
-            written += figures.make(spec["kind"], study.database(quick=quick), out / spec["name"], formats=formats, **options)
+            written += figures.make(spec["kind"], database, out / spec["name"], formats=formats, **options)
         except figures.NoRuns:
             if not quick:
                 raise

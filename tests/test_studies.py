@@ -185,3 +185,22 @@ def test_reproduce_quick_runs_a_study_and_draws_its_figures(tmp_path, capsys):
     assert capsys.readouterr().err.count("skipped") == 4
     assert not (ROOT / "figures" / "dumbbell" / "quick").exists()
     np.testing.assert_equal(len(printed), 3)
+
+
+def test_reproduce_set_changes_every_point_into_a_variant_folder(tmp_path, capsys):
+    folder = tmp_path / "dumbbell"
+    shutil.copytree(ROOT / "experiments" / "dumbbell", folder, ignore=shutil.ignore_patterns("quick", "*.sqlite*"))
+    (folder / "study.toml").write_text((folder / "study.toml").read_text().replace('"run.rounds" = 60', '"run.rounds" = 20'))
+    argv = ["reproduce", str(folder), "--quick", "--format", "png", "--set", "run.eval_every=10",
+            "--set", 'defense.aggregator=["mean", "clipped_gossip"]']
+    assert main(argv) == 2  # defense.aggregator is swept: --set would be overwritten, so it is refused
+    assert "sweeps 'defense.aggregator'" in capsys.readouterr().err
+    assert main(argv[:-2]) == 0
+    printed = [Path(p) for p in capsys.readouterr().out.split()]
+    (variant,) = {p.parent.parent for p in printed}
+    assert variant.parent == folder / "quick" and variant.name.startswith("variant-")
+    with sqlite3.connect(variant / "results.sqlite") as connection:
+        configs = [c for (c,) in connection.execute("SELECT config FROM runs")]
+    assert len(configs) == 4 and all('"eval_every": 10' in c for c in configs)
+    assert main(["reproduce", str(folder), "--quick", "--set", "run.roundz=3"]) == 2
+    assert "roundz" in capsys.readouterr().err
