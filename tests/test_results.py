@@ -240,3 +240,14 @@ def test_a_sweep_killed_with_sigkill_resumes_without_loss_or_duplicates(tmp_path
     reference = results.execute(tmp_path / "reference.sqlite", scenario_from_dict(config))
     assert reference.id == run_id
     assert metric_table(database, run_id) == metric_table(tmp_path / "reference.sqlite", run_id)
+
+
+def test_sweep_with_two_jobs_runs_every_point_once(tmp_path, capsys):
+    scenario = tmp_path / "grid.toml"
+    scenario.write_text(AVERAGING + '[sweep]\n"run.seed" = [0, 1, 2]\n')
+    assert main(["sweep", str(scenario), "--jobs", "2"]) == 0
+    assert capsys.readouterr().err.count(": done") == 3
+    with sqlite3.connect(tmp_path / "results.sqlite") as connection:
+        rows = connection.execute("SELECT status, COUNT(*) FROM runs GROUP BY status").fetchall()
+        per_run = connection.execute("SELECT COUNT(*) FROM metrics GROUP BY run").fetchall()
+    assert rows == [("done", 3)] and per_run == [(3 * 2,)] * 3  # 3 evaluations x (consensus_distance, drift)

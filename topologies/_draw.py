@@ -184,5 +184,6 @@ def _draw_nodes(figure, axes, graph, byzantine, values, label, layout, seed) -> 
         ),
         Line2D([], [], marker="X", linestyle="", color=_BYZANTINE_COLOR, markersize=9, label="Byzantine"),
     ]
-    axes.legend(handles=handles, loc="upper right", fontsize=8, framealpha=0.8)
+    # below the drawing, so that it never hides a node
+    axes.legend(handles=handles, loc="upper center", bbox_to_anchor=(0.5, 0.0), ncols=2, fontsize=8, frameon=False)
     axes.set_axis_off()
