@@ -137,7 +137,8 @@ def _curves(connection, runs, stem, *, group, metric, title, formats, **_):
         rounds, mean = _pooled_series(connection, members, metric, "mean")
         _, low = _pooled_series(connection, members, metric, "min")
         curves.append(plots.Curve(key, rounds, mean, low))
-    return plots.learning_curves(curves, stem, metric=metric.replace("_", " "), title=title, formats=formats)
+    return plots.learning_curves(curves, stem, metric=metric.removeprefix("test_").replace("_", " "), title=title,
+                                 formats=formats)
 
 
 def _consensus(connection, runs, stem, *, group, title, formats, **_):
@@ -164,9 +165,9 @@ def _heatmap(connection, runs, stem, *, rows, columns, metric, stat, mark, title
 
 
 def _metric_label(metric: str, stat: str) -> str:
-    name = metric.replace("_", " ")
-    return {"mean": f"final honest {name}", "min": f"final {name}, worst honest node", "value": f"final {name}"}.get(
-        stat, f"final {name} ({stat} over honest nodes)")
+    name = metric.removeprefix("test_").replace("_", " ")
+    return {"mean": f"final honest {name}", "min": f"final {name}, worst node", "value": f"final {name}"}.get(
+        stat, f"final {name} ({stat} of nodes)")
 
 
 def _scenario(run: results.Run):
@@ -216,7 +217,8 @@ def _versus(connection, runs, stem, *, group, x, metric, stat, title, formats, *
         xs = sorted(by_x)
         ys = [_y_values(connection, by_x[value], metric, stat) for value in xs]
         width = min(len(values) for values in ys)  # the same number of replicates at every x
-        series.append(plots.Series(key, np.asarray(xs), np.stack([values[:width] for values in ys])))
+        ordered = x not in ("spectral_gap", "algebraic_connectivity")  # a swept quantity, not a measured one
+        series.append(plots.Series(key, np.asarray(xs), np.stack([values[:width] for values in ys]), connect=ordered))
     ylabel = "wall time (s)" if metric == "seconds" else _metric_label(metric, stat)
     return plots.versus(series, stem, xlabel=DERIVED_X.get(x, x), ylabel=ylabel, title=title, formats=formats)
 
@@ -242,7 +244,7 @@ def _communities(connection, runs, stem, *, group, metric, title, formats, **_):
         rows.append(key)
         table.append([np.mean(sums[name]) for name in names])
     return plots.heatmap(np.asarray(table), rows, columns, stem, title=title, mark_worst=None,
-                         metric=f"final honest {metric.replace('_', ' ')}", formats=formats)
+                         metric=_metric_label(metric, "mean"), formats=formats)
 
 
 def _graph(connection, runs, stem, *, metric, title, formats, **_):
