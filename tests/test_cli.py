@@ -15,6 +15,7 @@ import attacks
 import decentral.aggregators as agg
 import topologies
 from decentral import cli
+from decentral.data import DATASETS
 
 REPO = Path(__file__).resolve().parents[1]
 SECTIONS = {
@@ -22,6 +23,7 @@ SECTIONS = {
     "topologies": "Topologies (topologies):",
     "attacks": "Attacks (attacks):",
     "placements": "Placement strategies (topologies.place):",
+    "datasets": "Datasets (decentral.data):",
 }
 DEMO = ["demo", "--nodes", "16", "--byzantine", "2", "--dim", "4", "--rounds", "3", "--rules", "mean,median,nnm+trimmed_mean"]
 BENCH = ["bench", "aggregators", "--nodes", "4", "--inbox", "5", "--dim", "16", "--rules", "mean,median", "--repeats", "1"]
@@ -64,6 +66,7 @@ def test_list_shows_every_section(capsys):
     assert _listed(out, "topologies") == list(topologies.BUILDERS)
     assert _listed(out, "attacks") == sorted(attacks.ATTACKS)
     assert _listed(out, "placements") == list(topologies.STRATEGIES)
+    assert _listed(out, "datasets") == list(DATASETS)
 
 
 @pytest.mark.parametrize("section", list(SECTIONS))
