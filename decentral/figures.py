@@ -8,6 +8,7 @@ and error bars span every replicate of every matching run.
 
 from __future__ import annotations
 
+import functools
 import json
 from pathlib import Path
 
@@ -170,16 +171,25 @@ def _metric_label(metric: str, stat: str) -> str:
         stat, f"final {name} ({stat} of nodes)")
 
 
-def _scenario(run: results.Run):
+def _scenario_from(config: dict):
     from .scenario import scenario_from_dict
 
-    return scenario_from_dict({key: value for key, value in run.config.items() if key != "sweep"})
+    return scenario_from_dict({key: value for key, value in config.items() if key != "sweep"})
 
 
 def _graph_of(run: results.Run):
+    """The run's graph and Byzantine nodes, rebuilt from its config (seeded, so exact)."""
+    return _graph_from_config(json.dumps(run.config, sort_keys=True))
+
+
+@functools.lru_cache(maxsize=64)
+def _graph_from_config(config: str):
+    """Cached: several figures of one study ask for the same graphs, and a placement with
+    repair on 10,000 nodes takes seconds."""
     from .simulation import graph_and_byzantine
 
-    graph, byzantine, _ = graph_and_byzantine(_scenario(run))
+    table = json.loads(config)
+    graph, byzantine, _ = graph_and_byzantine(_scenario_from(table))
     return graph, byzantine
 
 

@@ -391,30 +391,23 @@ def _fail(connection, key, error) -> None:
 def summarize(connection: sqlite3.Connection, key: str) -> dict:
     """A finished run's final figures over honest nodes and repeats (the CLI's table row)."""
     final = connection.execute("SELECT MAX(round) FROM metrics WHERE run = ?", (key,)).fetchone()[0]
-    out = {}
 
-    def mean_of(name, stat):
-        row = connection.execute(
-            "SELECT AVG(value) FROM metrics WHERE run = ? AND name = ? AND stat = ? AND node = -1 AND round = ?",
-            (key, name, stat, final),
-        ).fetchone()
-        return row[0]
-
-    def extreme_of(name, stat, function):
-        row = connection.execute(
+    def final_value(function: str, name: str, stat: str):
+        """``function`` (AVG, MIN, MAX) over repeats of a metric at the final evaluation."""
+        return connection.execute(
             f"SELECT {function}(value) FROM metrics WHERE run = ? AND name = ? AND stat = ? AND node = -1 AND round = ?",
             (key, name, stat, final),
-        ).fetchone()
-        return row[0]
+        ).fetchone()[0]
 
-    if mean_of("test_accuracy", "mean") is not None:
-        out["accuracy_mean"] = mean_of("test_accuracy", "mean")
-        out["accuracy_min"] = extreme_of("test_accuracy", "min", "MIN")
-        out["accuracy_max"] = extreme_of("test_accuracy", "max", "MAX")
-        out["averaged_accuracy"] = mean_of("averaged_accuracy", "value")
-    if mean_of("drift", "value") is not None:
-        out["drift"] = mean_of("drift", "value")
-    out["consensus_distance"] = mean_of("consensus_distance", "value")
+    out = {}
+    if final_value("AVG", "test_accuracy", "mean") is not None:
+        out["accuracy_mean"] = final_value("AVG", "test_accuracy", "mean")
+        out["accuracy_min"] = final_value("MIN", "test_accuracy", "min")
+        out["accuracy_max"] = final_value("MAX", "test_accuracy", "max")
+        out["averaged_accuracy"] = final_value("AVG", "averaged_accuracy", "value")
+    if final_value("AVG", "drift", "value") is not None:
+        out["drift"] = final_value("AVG", "drift", "value")
+    out["consensus_distance"] = final_value("AVG", "consensus_distance", "value")
     seconds = connection.execute("SELECT seconds FROM runs WHERE id = ?", (key,)).fetchone()
     out["seconds"] = seconds[0] if seconds else None
     return {name: (float("nan") if value is None else value) for name, value in out.items()}
