@@ -316,36 +316,123 @@ def mix_rows(coefficients, x):
     return jnp.where(poisoned[:, None], jnp.nan, mixed)
 
 
+def _tie_direction(dim: int):
+    """The fixed pseudo-random direction ``u_k = sin(12.9898 k + 78.233)`` of ``tie_key``."""
+    return jnp.sin(jnp.arange(dim, dtype=jnp.float32) * 12.9898 + 78.233)
+
+
+def _finite_or_zero(key):
+    return jnp.where(jnp.isfinite(key), key, 0.0)  # non-finite rows are set apart by distances
+
+
 def tie_key(x):
     """A per-row scalar used to break exact ties by value, not by row index.
 
     The projection of each row on a fixed pseudo-random direction
     ``u_k = sin(12.9898 k + 78.233)``: equal for identical rows, almost surely different
-    otherwise, and shifting every row by the same vector preserves its order.
+    otherwise, and shifting every row by the same vector preserves its order. (A
+    matrix-vector product: XLA's CPU sum over the last axis of ``x * u`` is scalar code.
+    ``distances_and_keys`` computes the same keys, summed in another order.)
     """
-    direction = jnp.sin(jnp.arange(x.shape[1], dtype=jnp.float32) * 12.9898 + 78.233)
-    key = jnp.sum(x * direction[None, :], axis=1)
-    return jnp.where(jnp.isfinite(key), key, 0.0)  # non-finite rows are set apart by distances
+    return _finite_or_zero(x @ _tie_direction(x.shape[1]))
+
+
+#: Inboxes of up to this many rows get their distances pair by pair (``_pair_sq_sums``);
+#: larger ones (hubs) through one Gram matrix product.
+PAIRWISE_MAX = 16
+
+#: The coordinate axis is cut into about this many chunks for ``_pair_sq_sums``.
+DISTANCE_CHUNKS = 10
+
+#: Chunk widths are multiples of this many float32 lanes (one CPU vector register).
+VECTOR_LANES = 8
+
+
+def _chunked(x, chunks):
+    """``x: [K, d]`` zero-padded to ``[K, c, w]``: c <= ``chunks`` chunks of a width w that
+    is a multiple of ``VECTOR_LANES`` (zero columns add nothing to any pair's sum)."""
+    size, dim = x.shape
+    width = -(-max(dim, 1) // chunks)
+    width = -(-width // VECTOR_LANES) * VECTOR_LANES
+    count = -(-dim // width)
+    if count * width != dim:
+        x = jnp.pad(x, ((0, 0), (0, count * width - dim)))
+    return x.reshape(size, count, width)
+
+
+@functools.cache
+def distance_pairs(size: int) -> tuple[np.ndarray, np.ndarray]:
+    """Row pairs ``(first, second)`` whose squared distances ``_pair_sq_sums`` computes:
+    (0, 0) first (0 for a finite own vector, NaN otherwise), then every i < j."""
+    first, second = np.triu_indices(size, 1)
+    return np.concatenate([[0], first]), np.concatenate([[0], second])
 
 
 @per_node
-def pairwise_sq_distances(x, mask):
-    """Squared distances ``D[i, j] = ||x_i - x_j||^2`` via the Gram matrix of ``x - x_0``.
+def _pair_sq_sums(x):
+    """``sum_d (x_i - x_j)^2`` for every pair of ``distance_pairs``, and ``tie_key(x)``,
+    computed together one node at a time (the inbox is read from memory once).
 
-    Subtracting row 0 first keeps float32 from cancelling when vectors are close (DESIGN.md).
-    Rows that are non-finite or overflow (their squared norm, the Gram diagonal, is not
-    finite) are infinitely far from everything (0 from themselves), and so are invalid
-    rows; the Gram entries of two finite rows never involve a third row, so no masking is
-    needed before the product.
+    XLA's CPU reductions over the long last axis of a fused product run one scalar at a
+    time, and a [K, d] x [d, K] matrix product is too thin to use the vector units. Here
+    the chunks of the coordinate axis are added elementwise first (one vectorized loop
+    over all pairs and rows, the inbox read from cache), and only one chunk width is left
+    to a matrix-vector product. Differences of rows, not a Gram matrix, so close vectors
+    do not cancel in float32.
     """
+    first, second = distance_pairs(x.shape[0])
+    chunks = _chunked(x, DISTANCE_CHUNKS)
+    direction = _chunked(_tie_direction(x.shape[1])[None], DISTANCE_CHUNKS)[0]
+    a, b = chunks[first], chunks[second]
+    squares = jnp.square(a[:, 0] - b[:, 0])
+    projections = chunks[:, 0] * direction[0][None, :]
+    for t in range(1, chunks.shape[1]):
+        squares = squares + jnp.square(a[:, t] - b[:, t])
+        projections = projections + chunks[:, t] * direction[t][None, :]
+    sums = jnp.concatenate([squares, projections]) @ jnp.ones(chunks.shape[2], x.dtype)
+    return sums[: len(first)], _finite_or_zero(sums[len(first) :])
+
+
+@per_node
+def _gram_sq_distances(x):
+    """Like ``_pair_sq_sums`` for large inboxes: ``(D, finite, tie_key(x))`` via the Gram
+    matrix of ``x - x_0`` (subtracting row 0 keeps float32 from cancelling when vectors
+    are close); ``finite``: the rows whose squared distance to row 0 is finite."""
     centered = x - x[:1]
     gram = centered @ centered.T
     sq_norms = jnp.diagonal(gram)
-    usable = mask & jnp.isfinite(sq_norms)
     distances = jnp.maximum(sq_norms[:, None] + sq_norms[None, :] - 2.0 * gram, 0.0)
+    return distances, jnp.isfinite(sq_norms), tie_key(x)
+
+
+def _sq_distances(x):
+    """``(D, finite, keys)``: squared distances, exact between finite rows; the rows that
+    are finite (their squared distance to row 0, 0 for row 0 itself, is a finite number);
+    and ``tie_key(x)``."""
+    size = x.shape[0]
+    if size > PAIRWISE_MAX:
+        return _gram_sq_distances(x)
+    first, second = distance_pairs(size)
+    sums, keys = _pair_sq_sums(x)
+    upper = jnp.zeros((size, size), x.dtype).at[first[1:], second[1:]].set(sums[1:])
+    distances = upper + upper.T
+    return distances, jnp.isfinite(distances[0].at[0].set(sums[0])), keys
+
+
+def distances_and_keys(x, mask):
+    """``(D, keys)``: squared distances ``D[i, j] = ||x_i - x_j||^2`` and ``tie_key(x)``,
+    from one pass over the inbox.
+
+    Rows that are non-finite or overflow (their squared distance to row 0 is not finite)
+    are infinitely far from everything (0 from themselves), and so are invalid rows; the
+    distance between two finite rows never involves a third row, so no masking is needed
+    before the sums.
+    """
+    distances, finite, keys = _sq_distances(x)
+    usable = mask & finite
     far = ~(usable[:, None] & usable[None, :])
     distances = jnp.where(far, jnp.inf, distances)
-    return jnp.where(jnp.eye(x.shape[0], dtype=bool), 0.0, distances)
+    return jnp.where(jnp.eye(x.shape[0], dtype=bool), 0.0, distances), keys
 
 
 def precedes(*keys):

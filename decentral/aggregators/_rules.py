@@ -21,10 +21,10 @@ from ._inbox import (
     clipped_sum,
     closest_window_start,
     coordinate_median,
+    distances_and_keys,
     materialized,
     mix_rows,
     normalized_weights,
-    pairwise_sq_distances,
     per_node,
     precedes,
     ranks,
@@ -148,9 +148,14 @@ def _krum_neighbours(count, f, variant):
     return count - f - (2 if variant == "paper" else 1)
 
 
-def _best_rows(x, mask, scores, how_many):
-    """Mean of the ``how_many`` valid rows with the smallest scores (ties by value)."""
-    return selection_mean(x, ranks(scores, tie_key(x), mask) < how_many)
+def _best_rows(x, mask, scores, keys, how_many):
+    """Mean of the ``how_many`` valid rows with the smallest scores (ties by ``keys``)."""
+    return selection_mean(x, ranks(scores, keys, mask) < how_many)
+
+
+def _best_row(x, mask, scores, keys):
+    """The valid row with the smallest score (ties by ``keys``), read alone from ``x``."""
+    return x[jnp.argmin(ranks(scores, keys, mask))]
 
 
 @rule_spec
@@ -162,8 +167,9 @@ class Krum(Rule):
 
     def apply(self, x, *, f, mask, weights, key, count):
         del weights, key
-        scores = krum_scores(pairwise_sq_distances(x, mask), mask, _krum_neighbours(count, f, self.variant))
-        return _best_rows(x, mask, scores, 1)
+        distances, keys = distances_and_keys(x, mask)
+        scores = krum_scores(distances, mask, _krum_neighbours(count, f, self.variant))
+        return _best_row(x, mask, scores, keys)
 
 
 @rule_spec
@@ -176,9 +182,10 @@ class MultiKrum(Rule):
 
     def apply(self, x, *, f, mask, weights, key, count):
         del weights, key
-        scores = krum_scores(pairwise_sq_distances(x, mask), mask, _krum_neighbours(count, f, self.variant))
+        distances, keys = distances_and_keys(x, mask)
+        scores = krum_scores(distances, mask, _krum_neighbours(count, f, self.variant))
         how_many = count - f if self.m is None else jnp.minimum(jnp.asarray(self.m, jnp.int32), count)
-        return _best_rows(x, mask, scores, how_many)
+        return _best_rows(x, mask, scores, keys, how_many)
 
 
 def bulyan_selection(x, mask, f, count):
@@ -189,8 +196,7 @@ def bulyan_selection(x, mask, f, count):
     steps, where the paper's formula would give k < 1), then moves the best row to the
     selection. Returns the selection mask.
     """
-    distances = pairwise_sq_distances(x, mask)
-    keys = tie_key(x)
+    distances, keys = distances_and_keys(x, mask)
     theta = count - 2 * f
 
     def step(i, carry):
@@ -313,10 +319,11 @@ class MDA(Rule):
             )
         subsets = _subset_table(x.shape[0])
         allowed = jnp.all(~subsets | mask[None, :], axis=1) & (jnp.sum(subsets, axis=1) == count - f)
-        diameter, spread = _diameters(subsets, pairwise_sq_distances(x, mask))
+        distances, keys = distances_and_keys(x, mask)
+        diameter, spread = _diameters(subsets, distances)
         # third criterion, on values: the members' summed tie keys (equal only for subsets
         # holding the same vectors, whose means are equal)
-        members_key = subsets.astype(jnp.float32) @ tie_key(x)
+        members_key = subsets.astype(jnp.float32) @ keys
         best = _first_best(
             jnp.where(allowed, diameter, jnp.inf), jnp.where(allowed, spread, jnp.inf), jnp.where(allowed, members_key, jnp.inf)
         )
@@ -346,8 +353,8 @@ class MDAGreedy(Rule):
 
     def apply(self, x, *, f, mask, weights, key, count):
         del weights, key
-        distances = pairwise_sq_distances(x, mask)
-        balls = nearest_sets(distances, tie_key(x), mask, count - f)
+        distances, keys = distances_and_keys(x, mask)
+        balls = nearest_sets(distances, keys, mask, count - f)
         diameter, spread = _diameters(balls, distances)
         best = ranks(diameter, spread, mask) == 0
         return selection_mean(x, jnp.any(balls & best[:, None], axis=0))
@@ -373,7 +380,7 @@ class CGE(Rule):
 
     def apply(self, x, *, f, mask, weights, key, count):
         del weights, key
-        return _best_rows(x, mask, row_norms(_centered(x, self.around)), count - f)
+        return _best_rows(x, mask, row_norms(_centered(x, self.around)), tie_key(x), count - f)
 
 
 @rule_spec
@@ -387,7 +394,7 @@ class Aksel(Rule):
         del weights, key
         center = materialized(coordinate_median(_sorted_valid(x, mask), count))
         keep = (count + 1) // 2 if self.mode == "mid" else count - f
-        return _best_rows(x, mask, row_norms(x - center[None, :]), keep)
+        return _best_rows(x, mask, row_norms(x - center[None, :]), tie_key(x), keep)
 
 
 @rule_spec
@@ -398,7 +405,7 @@ class NNA(Rule):
 
     def apply(self, x, *, f, mask, weights, key, count):
         del weights, key
-        return _best_rows(x, mask, row_norms(x - x[:1]), count - f)
+        return _best_rows(x, mask, row_norms(x - x[:1]), tie_key(x), count - f)
 
 
 # =========================================================================== gossip rules (weighted)
@@ -523,7 +530,8 @@ class NNM(Rule):
 
     def apply(self, x, *, f, mask, weights, key, count):
         del key
-        members = nearest_sets(pairwise_sq_distances(x, mask), tie_key(x), mask, count - f)
+        distances, keys = distances_and_keys(x, mask)
+        members = nearest_sets(distances, keys, mask, count - f)
         # A non-finite row is only ever its own neighbour: its own mix becomes NaN.
         mixed = mix_rows(members.astype(x.dtype) / jnp.maximum(count - f, 1).astype(x.dtype), x)
         return mixed, mask, _input_weights(weights, mask)
