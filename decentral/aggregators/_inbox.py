@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable
+from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -306,14 +307,27 @@ def per_node(function=None, *, static_argnums=()):
     return call
 
 
-@per_node
-def mix_rows(coefficients, x):
+def mix_rows(coefficients, x, finite):
     """``coefficients @ x`` ([J, K] x [K, d]); zero coefficients ignore their row, and an
-    output mixing a row with non-finite entries is NaN (one node at a time: a small GEMM)."""
-    finite = jnp.all(jnp.isfinite(x), axis=1)
-    mixed = coefficients @ jnp.where(finite[:, None], x, 0.0)
+    output mixing a row that is not ``finite`` (bool [K], see ``finite_rows``) is NaN.
+
+    Small inboxes: an unrolled sum of ``[J, 1] x [1, d]`` terms over rows (one
+    elementwise loop, vectorized over nodes); a per-node [J, K] x [K, d] product is far
+    too small for the CPU's GEMM.
+    """
     poisoned = jnp.any((coefficients != 0) & ~finite[None, :], axis=1)
+    if x.shape[0] > UNROLL_MAX:
+        mixed = _small_gemm(coefficients, jnp.where(finite[:, None], x, 0.0))
+    else:
+        terms = [coefficients[:, k, None] * jnp.where(finite[k], x[k], 0.0)[None, :] for k in range(x.shape[0])]
+        mixed = sum_rows(terms)
     return jnp.where(poisoned[:, None], jnp.nan, mixed)
+
+
+@per_node
+def _small_gemm(a, b):
+    """``a @ b``, one node at a time."""
+    return a @ b
 
 
 def _tie_direction(dim: int):
@@ -332,16 +346,16 @@ def tie_key(x):
     ``u_k = sin(12.9898 k + 78.233)``: equal for identical rows, almost surely different
     otherwise, and shifting every row by the same vector preserves its order. (A
     matrix-vector product: XLA's CPU sum over the last axis of ``x * u`` is scalar code.
-    ``distances_and_keys`` computes the same keys, summed in another order.)
+    ``inbox_geometry`` computes the same keys, summed in another order.)
     """
     return _finite_or_zero(x @ _tie_direction(x.shape[1]))
 
 
-#: Inboxes of up to this many rows get their distances pair by pair (``_pair_sq_sums``);
+#: Inboxes of up to this many rows get their distances pair by pair (``_geometry_sums``);
 #: larger ones (hubs) through one Gram matrix product.
 PAIRWISE_MAX = 16
 
-#: The coordinate axis is cut into about this many chunks for ``_pair_sq_sums``.
+#: The coordinate axis is cut into about this many chunks by ``_sum_over_coordinates``.
 DISTANCE_CHUNKS = 10
 
 #: Chunk widths are multiples of this many float32 lanes (one CPU vector register).
@@ -362,77 +376,97 @@ def _chunked(x, chunks):
 
 @functools.cache
 def distance_pairs(size: int) -> tuple[np.ndarray, np.ndarray]:
-    """Row pairs ``(first, second)`` whose squared distances ``_pair_sq_sums`` computes:
-    (0, 0) first (0 for a finite own vector, NaN otherwise), then every i < j."""
-    first, second = np.triu_indices(size, 1)
-    return np.concatenate([[0], first]), np.concatenate([[0], second])
+    """Row pairs ``(first, second)``, i < j, whose squared distances ``_geometry_sums`` adds up."""
+    return np.triu_indices(size, 1)
 
 
-@per_node
-def _pair_sq_sums(x):
-    """``sum_d (x_i - x_j)^2`` for every pair of ``distance_pairs``, and ``tie_key(x)``,
-    computed together one node at a time (the inbox is read from memory once).
+def _sum_over_coordinates(x, terms):
+    """``sum_d terms(x)[:, d]``, for a ``terms`` that maps a chunk of columns ``[K, w]`` of
+    ``x`` (and the chunk's index) to rows ``[R, w]``, elementwise along the columns.
 
-    XLA's CPU reductions over the long last axis of a fused product run one scalar at a
-    time, and a [K, d] x [d, K] matrix product is too thin to use the vector units. Here
-    the chunks of the coordinate axis are added elementwise first (one vectorized loop
-    over all pairs and rows, the inbox read from cache), and only one chunk width is left
-    to a matrix-vector product. Differences of rows, not a Gram matrix, so close vectors
-    do not cancel in float32.
+    XLA's CPU reductions over the long last axis of a fused computation run one scalar
+    at a time. Here the chunks are added elementwise (one vectorized loop, the inbox read
+    from cache when called one node at a time), and only one chunk width is left to a
+    matrix-vector product.
     """
-    first, second = distance_pairs(x.shape[0])
     chunks = _chunked(x, DISTANCE_CHUNKS)
-    direction = _chunked(_tie_direction(x.shape[1])[None], DISTANCE_CHUNKS)[0]
-    a, b = chunks[first], chunks[second]
-    squares = jnp.square(a[:, 0] - b[:, 0])
-    projections = chunks[:, 0] * direction[0][None, :]
+    total = terms(chunks[:, 0], 0)
     for t in range(1, chunks.shape[1]):
-        squares = squares + jnp.square(a[:, t] - b[:, t])
-        projections = projections + chunks[:, t] * direction[t][None, :]
-    sums = jnp.concatenate([squares, projections]) @ jnp.ones(chunks.shape[2], x.dtype)
-    return sums[: len(first)], _finite_or_zero(sums[len(first) :])
+        total = total + terms(chunks[:, t], t)
+    return total @ jnp.ones(chunks.shape[2], x.dtype)
 
 
 @per_node
-def _gram_sq_distances(x):
-    """Like ``_pair_sq_sums`` for large inboxes: ``(D, finite, tie_key(x))`` via the Gram
-    matrix of ``x - x_0`` (subtracting row 0 keeps float32 from cancelling when vectors
-    are close); ``finite``: the rows whose squared distance to row 0 is finite."""
+def _geometry_sums(x):
+    """``(sq_sums, keys, finite)`` from one read of the inbox (one node at a time):
+    ``sum_d (x_i - x_j)^2`` for the ``distance_pairs``, ``tie_key(x)`` and
+    ``finite_rows(x)``. Differences of rows, not a Gram matrix, so close vectors do not
+    cancel in float32; a [K, d] x [d, K] product is too thin for the CPU's vector units.
+    """
+    size = x.shape[0]
+    first, second = distance_pairs(size)
+    direction = _chunked(_tie_direction(x.shape[1])[None], DISTANCE_CHUNKS)[0]
+
+    def terms(chunk, t):
+        squares = jnp.square(chunk[first] - chunk[second])
+        return jnp.concatenate([squares, chunk * direction[t][None, :], chunk * 0.0])
+
+    sums = _sum_over_coordinates(x, terms)
+    pairs = len(first)
+    return sums[:pairs], _finite_or_zero(sums[pairs : pairs + size]), jnp.isfinite(sums[pairs + size :])
+
+
+@per_node
+def finite_rows(x):
+    """``finite[k]``: every entry of row k is finite (``x * 0`` sums to 0, not NaN)."""
+    return jnp.isfinite(_sum_over_coordinates(x, lambda chunk, t: chunk * 0.0))
+
+
+@per_node
+def _gram_geometry(x):
+    """Like ``_geometry_sums`` for large inboxes: ``(D, keys, finite)``, D via the Gram
+    matrix of ``x - x_0``
+    (subtracting row 0 keeps float32 from cancelling when vectors are close)."""
     centered = x - x[:1]
     gram = centered @ centered.T
     sq_norms = jnp.diagonal(gram)
     distances = jnp.maximum(sq_norms[:, None] + sq_norms[None, :] - 2.0 * gram, 0.0)
-    return distances, jnp.isfinite(sq_norms), tie_key(x)
+    return distances, tie_key(x), jnp.all(jnp.isfinite(x), axis=1)
 
 
 def _sq_distances(x):
-    """``(D, finite, keys)``: squared distances, exact between finite rows; the rows that
-    are finite (their squared distance to row 0, 0 for row 0 itself, is a finite number);
-    and ``tie_key(x)``."""
+    """``(D, keys, finite)``: squared distances (exact between finite rows that do not
+    overflow), ``tie_key(x)`` and ``finite_rows(x)``."""
     size = x.shape[0]
     if size > PAIRWISE_MAX:
-        return _gram_sq_distances(x)
+        return _gram_geometry(x)
     first, second = distance_pairs(size)
-    sums, keys = _pair_sq_sums(x)
-    upper = jnp.zeros((size, size), x.dtype).at[first[1:], second[1:]].set(sums[1:])
-    distances = upper + upper.T
-    return distances, jnp.isfinite(distances[0].at[0].set(sums[0])), keys
+    sums, keys, finite = _geometry_sums(x)
+    upper = jnp.zeros((size, size), x.dtype).at[first, second].set(sums)
+    return upper + upper.T, keys, finite
 
 
-def distances_and_keys(x, mask):
-    """``(D, keys)``: squared distances ``D[i, j] = ||x_i - x_j||^2`` and ``tie_key(x)``,
-    from one pass over the inbox.
+class InboxGeometry(NamedTuple):
+    """What the distance rules need from one inbox, computed in one pass over it."""
 
-    Rows that are non-finite or overflow (their squared distance to row 0 is not finite)
-    are infinitely far from everything (0 from themselves), and so are invalid rows; the
+    distances: jax.Array  #: f32[K, K], squared distances, inf from unusable rows
+    keys: jax.Array  #: f32[K], ``tie_key(x)``
+    finite: jax.Array  #: bool[K], ``finite_rows(x)``
+
+
+def inbox_geometry(x, mask) -> InboxGeometry:
+    """Squared distances ``D[i, j] = ||x_i - x_j||^2``, tie keys and finite rows of ``x``.
+
+    Rows that are not usable (masked, non-finite, or overflowing: their squared distance
+    to row 0 is not finite) are infinitely far from everything (0 from themselves); the
     distance between two finite rows never involves a third row, so no masking is needed
     before the sums.
     """
-    distances, finite, keys = _sq_distances(x)
-    usable = mask & finite
+    distances, keys, finite = _sq_distances(x)
+    usable = mask & finite & jnp.isfinite(distances[0])
     far = ~(usable[:, None] & usable[None, :])
     distances = jnp.where(far, jnp.inf, distances)
-    return jnp.where(jnp.eye(x.shape[0], dtype=bool), 0.0, distances), keys
+    return InboxGeometry(jnp.where(jnp.eye(x.shape[0], dtype=bool), 0.0, distances), keys, finite)
 
 
 def precedes(*keys):

@@ -21,7 +21,8 @@ from ._inbox import (
     clipped_sum,
     closest_window_start,
     coordinate_median,
-    distances_and_keys,
+    finite_rows,
+    inbox_geometry,
     materialized,
     mix_rows,
     normalized_weights,
@@ -167,9 +168,9 @@ class Krum(Rule):
 
     def apply(self, x, *, f, mask, weights, key, count):
         del weights, key
-        distances, keys = distances_and_keys(x, mask)
-        scores = krum_scores(distances, mask, _krum_neighbours(count, f, self.variant))
-        return _best_row(x, mask, scores, keys)
+        geometry = inbox_geometry(x, mask)
+        scores = krum_scores(geometry.distances, mask, _krum_neighbours(count, f, self.variant))
+        return _best_row(x, mask, scores, geometry.keys)
 
 
 @rule_spec
@@ -182,10 +183,10 @@ class MultiKrum(Rule):
 
     def apply(self, x, *, f, mask, weights, key, count):
         del weights, key
-        distances, keys = distances_and_keys(x, mask)
-        scores = krum_scores(distances, mask, _krum_neighbours(count, f, self.variant))
+        geometry = inbox_geometry(x, mask)
+        scores = krum_scores(geometry.distances, mask, _krum_neighbours(count, f, self.variant))
         how_many = count - f if self.m is None else jnp.minimum(jnp.asarray(self.m, jnp.int32), count)
-        return _best_rows(x, mask, scores, keys, how_many)
+        return _best_rows(x, mask, scores, geometry.keys, how_many)
 
 
 def bulyan_selection(x, mask, f, count):
@@ -196,7 +197,7 @@ def bulyan_selection(x, mask, f, count):
     steps, where the paper's formula would give k < 1), then moves the best row to the
     selection. Returns the selection mask.
     """
-    distances, keys = distances_and_keys(x, mask)
+    distances, keys, _ = inbox_geometry(x, mask)
     theta = count - 2 * f
 
     def step(i, carry):
@@ -319,7 +320,7 @@ class MDA(Rule):
             )
         subsets = _subset_table(x.shape[0])
         allowed = jnp.all(~subsets | mask[None, :], axis=1) & (jnp.sum(subsets, axis=1) == count - f)
-        distances, keys = distances_and_keys(x, mask)
+        distances, keys, _ = inbox_geometry(x, mask)
         diameter, spread = _diameters(subsets, distances)
         # third criterion, on values: the members' summed tie keys (equal only for subsets
         # holding the same vectors, whose means are equal)
@@ -353,7 +354,7 @@ class MDAGreedy(Rule):
 
     def apply(self, x, *, f, mask, weights, key, count):
         del weights, key
-        distances, keys = distances_and_keys(x, mask)
+        distances, keys, _ = inbox_geometry(x, mask)
         balls = nearest_sets(distances, keys, mask, count - f)
         diameter, spread = _diameters(balls, distances)
         best = ranks(diameter, spread, mask) == 0
@@ -530,10 +531,10 @@ class NNM(Rule):
 
     def apply(self, x, *, f, mask, weights, key, count):
         del key
-        distances, keys = distances_and_keys(x, mask)
-        members = nearest_sets(distances, keys, mask, count - f)
+        geometry = inbox_geometry(x, mask)
+        members = nearest_sets(geometry.distances, geometry.keys, mask, count - f)
         # A non-finite row is only ever its own neighbour: its own mix becomes NaN.
-        mixed = mix_rows(members.astype(x.dtype) / jnp.maximum(count - f, 1).astype(x.dtype), x)
+        mixed = mix_rows(members.astype(x.dtype) / jnp.maximum(count - f, 1).astype(x.dtype), x, geometry.finite)
         return mixed, mask, _input_weights(weights, mask)
 
 
@@ -602,7 +603,7 @@ class Bucketing(Rule):
         members = bucket[None, :] == jnp.arange(inbox_size)[:, None]
         members = members & (mask[None, :])
         sizes = jnp.sum(members, axis=1)
-        means = mix_rows(members.astype(x.dtype) / jnp.maximum(sizes, 1)[:, None].astype(x.dtype), x)
+        means = mix_rows(members.astype(x.dtype) / jnp.maximum(sizes, 1)[:, None].astype(x.dtype), x, finite_rows(x))
         new_weights = members.astype(jnp.float32) @ _input_weights(weights, mask)
         new_mask = sizes > 0
         new_x = jnp.where(new_mask[:, None], means, x[:1])
