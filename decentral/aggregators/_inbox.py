@@ -370,7 +370,7 @@ def _chunked(x, chunks):
     width = -(-width // VECTOR_LANES) * VECTOR_LANES
     count = -(-dim // width)
     if count * width != dim:
-        x = jnp.pad(x, ((0, 0), (0, count * width - dim)))
+        x = materialized(jnp.pad(x, ((0, 0), (0, count * width - dim))))
     return x.reshape(size, count, width)
 
 
@@ -425,8 +425,8 @@ def finite_rows(x):
 @per_node
 def _gram_geometry(x):
     """Like ``_geometry_sums`` for large inboxes: ``(D, keys, finite)``, D via the Gram
-    matrix of ``x - x_0``
-    (subtracting row 0 keeps float32 from cancelling when vectors are close)."""
+    matrix of ``x - x_0`` (subtracting row 0 keeps float32 from cancelling when vectors
+    are close)."""
     centered = x - x[:1]
     gram = centered @ centered.T
     sq_norms = jnp.diagonal(gram)
