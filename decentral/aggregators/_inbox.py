@@ -194,15 +194,17 @@ def sorting_network(size: int) -> tuple[tuple[int, int], ...]:
 def sort_rows(values):
     """Sort ``values: [K, ...]`` along axis 0; a list of rows for small K (see ``as_rows``).
 
-    Small K: an unrolled sorting network of elementwise ``minimum``/``maximum`` — XLA's CPU
+    Small K: an unrolled sorting network of elementwise compare-exchanges — XLA's CPU
     sort along a short axis is a generic comparator sort, ~100x slower (DESIGN.md). NaN
-    must be removed by the caller (``jnp.minimum`` propagates it).
+    must be removed by the caller. Each exchange is one comparison and two selects:
+    ``jnp.minimum``/``maximum`` propagate NaN, which costs ~1.4x more on CPU.
     """
     rows = list(values) if isinstance(values, list) else as_rows(values)
     if not isinstance(rows, list):
         return jnp.sort(values, axis=0)
     for i, j in sorting_network(len(rows)):
-        rows[i], rows[j] = jnp.minimum(rows[i], rows[j]), jnp.maximum(rows[i], rows[j])
+        lower = rows[i] < rows[j]
+        rows[i], rows[j] = jnp.where(lower, rows[i], rows[j]), jnp.where(lower, rows[j], rows[i])
     return rows
 
 
@@ -220,7 +222,8 @@ def window_sum(sorted_rows, start, length):
     the window are selected away (never multiplied), so +-inf there cannot leak in.
     """
     if isinstance(sorted_rows, list):
-        return sum_rows([jnp.where((k >= start) & (k < start + length), row, 0.0) for k, row in enumerate(sorted_rows)])
+        end = start + length
+        return sum_rows([jnp.where((k >= start) & (k < end), row, 0.0) for k, row in enumerate(sorted_rows)])
     rank = jnp.arange(sorted_rows.shape[0]).reshape((-1,) + (1,) * (sorted_rows.ndim - 1))
     start = jnp.broadcast_to(start, sorted_rows.shape[1:])[None]
     return jnp.sum(jnp.where((rank >= start) & (rank < start + length), sorted_rows, 0.0), axis=0)
@@ -239,6 +242,26 @@ def coordinate_median(sorted_values, count):
     return 0.5 * lower + 0.5 * upper
 
 
+def shifted_rows(rows, shift, how_many):
+    """``[rows[min(m + shift, K - 1)] for m < how_many]`` for a scalar ``shift`` (traced).
+
+    For a list of rows: a barrel shifter, one select per row and bit of ``shift`` (about
+    half the selects of ``how_many`` separate ``pick_row`` calls).
+    """
+    size = len(rows)
+    shift = jnp.clip(shift, 0, size - 1)
+    if not isinstance(rows, list):
+        return [pick_row(rows, jnp.minimum(m + shift, size - 1)) for m in range(how_many)]
+    steps = [2**b for b in reversed(range(max(size - 1, 1).bit_length()))]
+    needed = [min(size, how_many)]  # rows needed after each step, from the last step back
+    for step in reversed(steps[1:]):
+        needed.insert(0, min(size, needed[0] + step))
+    for step, length in zip(steps, needed):
+        taken = (shift & step) != 0
+        rows = [jnp.where(taken, rows[min(i + step, size - 1)], rows[i]) for i in range(length)]
+    return rows + [rows[-1]] * (how_many - len(rows))  # past the end: the last row
+
+
 def closest_window_start(sorted_values, count, keep, center):
     """Per coordinate, the start of the ``keep`` consecutive sorted values closest to ``center``.
 
@@ -251,17 +274,15 @@ def closest_window_start(sorted_values, count, keep, center):
     most half of the rows.
     """
     size = len(sorted_values)
+    candidates = min(size, (size - 1) // 2 + 1)
+    # offsets from the centre (exact negatives of centre - value), each computed once
+    lows = [sorted_values[s] - center for s in range(candidates)]
+    tops = [top - center for top in shifted_rows(sorted_values, keep - 1, candidates + 1)]  # sorted[s + keep - 1]
     start = jnp.zeros(jnp.shape(sorted_values[0]), dtype=jnp.int32)
-    found = jnp.zeros(jnp.shape(sorted_values[0]), dtype=bool)
-    for s in range(min(size, (size - 1) // 2 + 1)):
-        bottom = sorted_values[s]
-        top = pick_row(sorted_values, s + keep - 1)
-        above = pick_row(sorted_values, jnp.minimum(s + keep, size - 1))
-        below_ok = True if s == 0 else (center - sorted_values[s - 1]) > (top - center)
-        above_ok = (s + keep >= count) | ((above - center) >= (center - bottom))
-        chosen = (s + keep <= count) & below_ok & above_ok & ~found
-        start = jnp.where(chosen, s, start)
-        found = found | chosen
+    for s in reversed(range(candidates)):  # the lowest valid window wins
+        below_ok = True if s == 0 else -lows[s - 1] > tops[s]
+        above_ok = (s + keep >= count) | (tops[s + 1] >= -lows[s])
+        start = jnp.where((s + keep <= count) & below_ok & above_ok, s, start)
     return start
 
 
