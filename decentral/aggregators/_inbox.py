@@ -437,6 +437,15 @@ def _geometry_sums(x):
     return sums[:pairs], _finite_or_zero(sums[pairs : pairs + size]), jnp.isfinite(sums[pairs + size :])
 
 
+def distances_to(x, center):
+    """``||x_k - center||`` per row, +inf where not finite in float32 (like
+    ``row_norms(x - center)``), summed by coordinate chunks (``_sum_over_coordinates``):
+    for per-node code, which reads the inbox from cache."""
+    center = _chunked(center[None], DISTANCE_CHUNKS)[0]
+    squares = _sum_over_coordinates(x, lambda chunk, t: jnp.square(chunk - center[t][None, :]))
+    return jnp.where(jnp.isfinite(squares), jnp.sqrt(squares), jnp.inf)
+
+
 @per_node
 def finite_rows(x):
     """``finite[k]``: every entry of row k is finite (``x * 0`` sums to 0, not NaN)."""
@@ -569,5 +578,3 @@ def clipped_sum(x, center, weights, radius):
     """``sum_j w_j clip(x_j - center, radius)``, clip(u, t) = u * min(1, t / ||u||)."""
     factors = clip_factors(x - center[None, :], radius)
     return combine_rows(x, weights * factors, offset=center)
-
-

@@ -21,6 +21,7 @@ from ._inbox import (
     clipped_sum,
     closest_window_start,
     coordinate_median,
+    distances_to,
     finite_rows,
     inbox_geometry,
     materialized,
@@ -257,7 +258,7 @@ def _weiszfeld(x, weights, start, smoothing, iterations):
     vmap: every step reads the inbox twice, and one node's inbox stays in cache)."""
 
     def step(_, z):
-        distances = row_norms(x - z[None, :])
+        distances = distances_to(x, z)
         beta = jnp.where(jnp.isfinite(distances), weights / jnp.maximum(smoothing, distances), 0.0)
         return weighted_mean(x, beta)
 
