@@ -420,21 +420,20 @@ def _sum_over_coordinates(x, terms):
 @per_node
 def _geometry_sums(x):
     """``(sq_sums, keys, finite)`` from one read of the inbox (one node at a time):
-    ``sum_d (x_i - x_j)^2`` for the ``distance_pairs``, ``tie_key(x)`` and
-    ``finite_rows(x)``. Differences of rows, not a Gram matrix, so close vectors do not
-    cancel in float32; a [K, d] x [d, K] product is too thin for the CPU's vector units.
+    ``sum_d (x_i - x_j)^2`` for the ``distance_pairs``, ``tie_key(x)``, and which rows
+    have a finite tie-key projection (no inf or NaN entry, nor entries so large that the
+    projection overflows). Differences of rows, not a Gram matrix, so close vectors do
+    not cancel in float32; a [K, d] x [d, K] product is too thin for the CPU's vectors.
     """
-    size = x.shape[0]
-    first, second = distance_pairs(size)
+    first, second = distance_pairs(x.shape[0])
     direction = _chunked(_tie_direction(x.shape[1])[None], DISTANCE_CHUNKS)[0]
 
     def terms(chunk, t):
-        squares = jnp.square(chunk[first] - chunk[second])
-        return jnp.concatenate([squares, chunk * direction[t][None, :], chunk * 0.0])
+        return jnp.concatenate([jnp.square(chunk[first] - chunk[second]), chunk * direction[t][None, :]])
 
     sums = _sum_over_coordinates(x, terms)
-    pairs = len(first)
-    return sums[:pairs], _finite_or_zero(sums[pairs : pairs + size]), jnp.isfinite(sums[pairs + size :])
+    projections = sums[len(first) :]
+    return sums[: len(first)], _finite_or_zero(projections), jnp.isfinite(projections)
 
 
 def distances_to(x, center):
@@ -466,7 +465,7 @@ def _gram_geometry(x):
 
 def _sq_distances(x):
     """``(D, keys, finite)``: squared distances (exact between finite rows that do not
-    overflow), ``tie_key(x)`` and ``finite_rows(x)``."""
+    overflow), ``tie_key(x)`` and the finite rows (see ``InboxGeometry``)."""
     size = x.shape[0]
     if size > PAIRWISE_MAX:
         return _gram_geometry(x)
@@ -481,7 +480,8 @@ class InboxGeometry(NamedTuple):
 
     distances: jax.Array  #: f32[K, K], squared distances, inf from unusable rows
     keys: jax.Array  #: f32[K], ``tie_key(x)``
-    finite: jax.Array  #: bool[K], ``finite_rows(x)``
+    finite: jax.Array  #: bool[K], ``finite_rows(x)`` (small inboxes: also False for rows
+    #: whose entries are so large, beyond ~1e34, that the tie key overflows)
 
 
 def inbox_geometry(x, mask) -> InboxGeometry:
