@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable
+from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -193,15 +194,17 @@ def sorting_network(size: int) -> tuple[tuple[int, int], ...]:
 def sort_rows(values):
     """Sort ``values: [K, ...]`` along axis 0; a list of rows for small K (see ``as_rows``).
 
-    Small K: an unrolled sorting network of elementwise ``minimum``/``maximum`` — XLA's CPU
+    Small K: an unrolled sorting network of elementwise compare-exchanges — XLA's CPU
     sort along a short axis is a generic comparator sort, ~100x slower (DESIGN.md). NaN
-    must be removed by the caller (``jnp.minimum`` propagates it).
+    must be removed by the caller. Each exchange is one comparison and two selects:
+    ``jnp.minimum``/``maximum`` propagate NaN, which costs ~1.4x more on CPU.
     """
     rows = list(values) if isinstance(values, list) else as_rows(values)
     if not isinstance(rows, list):
         return jnp.sort(values, axis=0)
     for i, j in sorting_network(len(rows)):
-        rows[i], rows[j] = jnp.minimum(rows[i], rows[j]), jnp.maximum(rows[i], rows[j])
+        lower = rows[i] < rows[j]
+        rows[i], rows[j] = jnp.where(lower, rows[i], rows[j]), jnp.where(lower, rows[j], rows[i])
     return rows
 
 
@@ -219,7 +222,8 @@ def window_sum(sorted_rows, start, length):
     the window are selected away (never multiplied), so +-inf there cannot leak in.
     """
     if isinstance(sorted_rows, list):
-        return sum_rows([jnp.where((k >= start) & (k < start + length), row, 0.0) for k, row in enumerate(sorted_rows)])
+        end = start + length
+        return sum_rows([jnp.where((k >= start) & (k < end), row, 0.0) for k, row in enumerate(sorted_rows)])
     rank = jnp.arange(sorted_rows.shape[0]).reshape((-1,) + (1,) * (sorted_rows.ndim - 1))
     start = jnp.broadcast_to(start, sorted_rows.shape[1:])[None]
     return jnp.sum(jnp.where((rank >= start) & (rank < start + length), sorted_rows, 0.0), axis=0)
@@ -238,6 +242,26 @@ def coordinate_median(sorted_values, count):
     return 0.5 * lower + 0.5 * upper
 
 
+def shifted_rows(rows, shift, how_many):
+    """``[rows[min(m + shift, K - 1)] for m < how_many]`` for a scalar ``shift`` (traced).
+
+    For a list of rows: a barrel shifter, one select per row and bit of ``shift`` (about
+    half the selects of ``how_many`` separate ``pick_row`` calls).
+    """
+    size = len(rows)
+    shift = jnp.clip(shift, 0, size - 1)
+    if not isinstance(rows, list):
+        return [pick_row(rows, jnp.minimum(m + shift, size - 1)) for m in range(how_many)]
+    steps = [2**b for b in reversed(range(max(size - 1, 1).bit_length()))]
+    needed = [min(size, how_many)]  # rows needed after each step, from the last step back
+    for step in reversed(steps[1:]):
+        needed.insert(0, min(size, needed[0] + step))
+    for step, length in zip(steps, needed):
+        taken = (shift & step) != 0
+        rows = [jnp.where(taken, rows[min(i + step, size - 1)], rows[i]) for i in range(length)]
+    return rows + [rows[-1]] * (how_many - len(rows))  # past the end: the last row
+
+
 def closest_window_start(sorted_values, count, keep, center):
     """Per coordinate, the start of the ``keep`` consecutive sorted values closest to ``center``.
 
@@ -250,17 +274,15 @@ def closest_window_start(sorted_values, count, keep, center):
     most half of the rows.
     """
     size = len(sorted_values)
+    candidates = min(size, (size - 1) // 2 + 1)
+    # offsets from the centre (exact negatives of centre - value), each computed once
+    lows = [sorted_values[s] - center for s in range(candidates)]
+    tops = [top - center for top in shifted_rows(sorted_values, keep - 1, candidates + 1)]  # sorted[s + keep - 1]
     start = jnp.zeros(jnp.shape(sorted_values[0]), dtype=jnp.int32)
-    found = jnp.zeros(jnp.shape(sorted_values[0]), dtype=bool)
-    for s in range(min(size, (size - 1) // 2 + 1)):
-        bottom = sorted_values[s]
-        top = pick_row(sorted_values, s + keep - 1)
-        above = pick_row(sorted_values, jnp.minimum(s + keep, size - 1))
-        below_ok = True if s == 0 else (center - sorted_values[s - 1]) > (top - center)
-        above_ok = (s + keep >= count) | ((above - center) >= (center - bottom))
-        chosen = (s + keep <= count) & below_ok & above_ok & ~found
-        start = jnp.where(chosen, s, start)
-        found = found | chosen
+    for s in reversed(range(candidates)):  # the lowest valid window wins
+        below_ok = True if s == 0 else -lows[s - 1] > tops[s]
+        above_ok = (s + keep >= count) | (tops[s + 1] >= -lows[s])
+        start = jnp.where((s + keep <= count) & below_ok & above_ok, s, start)
     return start
 
 
@@ -306,14 +328,36 @@ def per_node(function=None, *, static_argnums=()):
     return call
 
 
-@per_node
-def mix_rows(coefficients, x):
+def mix_rows(coefficients, x, finite):
     """``coefficients @ x`` ([J, K] x [K, d]); zero coefficients ignore their row, and an
-    output mixing a row with non-finite entries is NaN (one node at a time: a small GEMM)."""
-    finite = jnp.all(jnp.isfinite(x), axis=1)
-    mixed = coefficients @ jnp.where(finite[:, None], x, 0.0)
+    output mixing a row that is not ``finite`` (bool [K], see ``finite_rows``) is NaN.
+
+    Small inboxes: an unrolled sum of ``[J, 1] x [1, d]`` terms over rows (one
+    elementwise loop, vectorized over nodes); a per-node [J, K] x [K, d] product is far
+    too small for the CPU's GEMM.
+    """
     poisoned = jnp.any((coefficients != 0) & ~finite[None, :], axis=1)
+    if x.shape[0] > UNROLL_MAX:
+        mixed = _small_gemm(coefficients, jnp.where(finite[:, None], x, 0.0))
+    else:
+        terms = [coefficients[:, k, None] * jnp.where(finite[k], x[k], 0.0)[None, :] for k in range(x.shape[0])]
+        mixed = sum_rows(terms)
     return jnp.where(poisoned[:, None], jnp.nan, mixed)
+
+
+@per_node
+def _small_gemm(a, b):
+    """``a @ b``, one node at a time."""
+    return a @ b
+
+
+def _tie_direction(dim: int):
+    """The fixed pseudo-random direction ``u_k = sin(12.9898 k + 78.233)`` of ``tie_key``."""
+    return jnp.sin(jnp.arange(dim, dtype=jnp.float32) * 12.9898 + 78.233)
+
+
+def _finite_or_zero(key):
+    return jnp.where(jnp.isfinite(key), key, 0.0)  # non-finite rows are set apart by distances
 
 
 def tie_key(x):
@@ -321,31 +365,138 @@ def tie_key(x):
 
     The projection of each row on a fixed pseudo-random direction
     ``u_k = sin(12.9898 k + 78.233)``: equal for identical rows, almost surely different
-    otherwise, and shifting every row by the same vector preserves its order.
+    otherwise, and shifting every row by the same vector preserves its order. (A
+    matrix-vector product: XLA's CPU sum over the last axis of ``x * u`` is scalar code.
+    ``inbox_geometry`` computes the same keys, summed in another order.)
     """
-    direction = jnp.sin(jnp.arange(x.shape[1], dtype=jnp.float32) * 12.9898 + 78.233)
-    key = jnp.sum(x * direction[None, :], axis=1)
-    return jnp.where(jnp.isfinite(key), key, 0.0)  # non-finite rows are set apart by distances
+    return _finite_or_zero(x @ _tie_direction(x.shape[1]))
+
+
+#: Inboxes of up to this many rows get their distances pair by pair (``_geometry_sums``);
+#: larger ones (hubs) through one Gram matrix product.
+PAIRWISE_MAX = 16
+
+#: The coordinate axis is cut into about this many chunks by ``_sum_over_coordinates``.
+DISTANCE_CHUNKS = 10
+
+#: Chunk widths are multiples of this many float32 lanes (one CPU vector register).
+VECTOR_LANES = 8
+
+
+def _chunked(x, chunks):
+    """``x: [K, d]`` zero-padded to ``[K, c, w]``: c <= ``chunks`` chunks of a width w that
+    is a multiple of ``VECTOR_LANES`` (zero columns add nothing to any pair's sum)."""
+    size, dim = x.shape
+    width = -(-max(dim, 1) // chunks)
+    width = -(-width // VECTOR_LANES) * VECTOR_LANES
+    count = -(-dim // width)
+    if count * width != dim:
+        x = materialized(jnp.pad(x, ((0, 0), (0, count * width - dim))))
+    return x.reshape(size, count, width)
+
+
+@functools.cache
+def distance_pairs(size: int) -> tuple[np.ndarray, np.ndarray]:
+    """Row pairs ``(first, second)``, i < j, whose squared distances ``_geometry_sums`` adds up."""
+    return np.triu_indices(size, 1)
+
+
+def _sum_over_coordinates(x, terms):
+    """``sum_d terms(x)[:, d]``, for a ``terms`` that maps a chunk of columns ``[K, w]`` of
+    ``x`` (and the chunk's index) to rows ``[R, w]``, elementwise along the columns.
+
+    XLA's CPU reductions over the long last axis of a fused computation run one scalar
+    at a time. Here the chunks are added elementwise (one vectorized loop, the inbox read
+    from cache when called one node at a time), and only one chunk width is left to a
+    matrix-vector product.
+    """
+    chunks = _chunked(x, DISTANCE_CHUNKS)
+    total = terms(chunks[:, 0], 0)
+    for t in range(1, chunks.shape[1]):
+        total = total + terms(chunks[:, t], t)
+    return total @ jnp.ones(chunks.shape[2], x.dtype)
 
 
 @per_node
-def pairwise_sq_distances(x, mask):
-    """Squared distances ``D[i, j] = ||x_i - x_j||^2`` via the Gram matrix of ``x - x_0``.
-
-    Subtracting row 0 first keeps float32 from cancelling when vectors are close (DESIGN.md).
-    Rows that are non-finite or overflow (their squared norm, the Gram diagonal, is not
-    finite) are infinitely far from everything (0 from themselves), and so are invalid
-    rows; the Gram entries of two finite rows never involve a third row, so no masking is
-    needed before the product.
+def _geometry_sums(x):
+    """``(sq_sums, keys, finite)`` from one read of the inbox (one node at a time):
+    ``sum_d (x_i - x_j)^2`` for the ``distance_pairs``, ``tie_key(x)``, and which rows
+    have a finite tie-key projection (no inf or NaN entry, nor entries so large that the
+    projection overflows). Differences of rows, not a Gram matrix, so close vectors do
+    not cancel in float32; a [K, d] x [d, K] product is too thin for the CPU's vectors.
     """
+    first, second = distance_pairs(x.shape[0])
+    direction = _chunked(_tie_direction(x.shape[1])[None], DISTANCE_CHUNKS)[0]
+
+    def terms(chunk, t):
+        return jnp.concatenate([jnp.square(chunk[first] - chunk[second]), chunk * direction[t][None, :]])
+
+    sums = _sum_over_coordinates(x, terms)
+    projections = sums[len(first) :]
+    return sums[: len(first)], _finite_or_zero(projections), jnp.isfinite(projections)
+
+
+def distances_to(x, center):
+    """``||x_k - center||`` per row, +inf where not finite in float32 (like
+    ``row_norms(x - center)``), summed by coordinate chunks (``_sum_over_coordinates``):
+    for per-node code, which reads the inbox from cache."""
+    center = _chunked(center[None], DISTANCE_CHUNKS)[0]
+    squares = _sum_over_coordinates(x, lambda chunk, t: jnp.square(chunk - center[t][None, :]))
+    return jnp.where(jnp.isfinite(squares), jnp.sqrt(squares), jnp.inf)
+
+
+@per_node
+def finite_rows(x):
+    """``finite[k]``: every entry of row k is finite (``x * 0`` sums to 0, not NaN)."""
+    return jnp.isfinite(_sum_over_coordinates(x, lambda chunk, t: chunk * 0.0))
+
+
+@per_node
+def _gram_geometry(x):
+    """Like ``_geometry_sums`` for large inboxes: ``(D, keys, finite)``, D via the Gram
+    matrix of ``x - x_0`` (subtracting row 0 keeps float32 from cancelling when vectors
+    are close)."""
     centered = x - x[:1]
     gram = centered @ centered.T
     sq_norms = jnp.diagonal(gram)
-    usable = mask & jnp.isfinite(sq_norms)
     distances = jnp.maximum(sq_norms[:, None] + sq_norms[None, :] - 2.0 * gram, 0.0)
+    return distances, tie_key(x), jnp.all(jnp.isfinite(x), axis=1)
+
+
+def _sq_distances(x):
+    """``(D, keys, finite)``: squared distances (exact between finite rows that do not
+    overflow), ``tie_key(x)`` and the finite rows (see ``InboxGeometry``)."""
+    size = x.shape[0]
+    if size > PAIRWISE_MAX:
+        return _gram_geometry(x)
+    first, second = distance_pairs(size)
+    sums, keys, finite = _geometry_sums(x)
+    upper = jnp.zeros((size, size), x.dtype).at[first, second].set(sums)
+    return upper + upper.T, keys, finite
+
+
+class InboxGeometry(NamedTuple):
+    """What the distance rules need from one inbox, computed in one pass over it."""
+
+    distances: jax.Array  #: f32[K, K], squared distances, inf from unusable rows
+    keys: jax.Array  #: f32[K], ``tie_key(x)``
+    finite: jax.Array  #: bool[K], ``finite_rows(x)`` (small inboxes: also False for rows
+    #: whose entries are so large, beyond ~1e34, that the tie key overflows)
+
+
+def inbox_geometry(x, mask) -> InboxGeometry:
+    """Squared distances ``D[i, j] = ||x_i - x_j||^2``, tie keys and finite rows of ``x``.
+
+    Rows that are not usable (masked, non-finite, or overflowing: their squared distance
+    to row 0 is not finite) are infinitely far from everything (0 from themselves); the
+    distance between two finite rows never involves a third row, so no masking is needed
+    before the sums.
+    """
+    distances, keys, finite = _sq_distances(x)
+    usable = mask & finite & jnp.isfinite(distances[0])
     far = ~(usable[:, None] & usable[None, :])
     distances = jnp.where(far, jnp.inf, distances)
-    return jnp.where(jnp.eye(x.shape[0], dtype=bool), 0.0, distances)
+    return InboxGeometry(jnp.where(jnp.eye(x.shape[0], dtype=bool), 0.0, distances), keys, finite)
 
 
 def precedes(*keys):
@@ -427,5 +578,3 @@ def clipped_sum(x, center, weights, radius):
     """``sum_j w_j clip(x_j - center, radius)``, clip(u, t) = u * min(1, t / ||u||)."""
     factors = clip_factors(x - center[None, :], radius)
     return combine_rows(x, weights * factors, offset=center)
-
-

@@ -21,10 +21,12 @@ from ._inbox import (
     clipped_sum,
     closest_window_start,
     coordinate_median,
+    distances_to,
+    finite_rows,
+    inbox_geometry,
     materialized,
     mix_rows,
     normalized_weights,
-    pairwise_sq_distances,
     per_node,
     precedes,
     ranks,
@@ -148,9 +150,14 @@ def _krum_neighbours(count, f, variant):
     return count - f - (2 if variant == "paper" else 1)
 
 
-def _best_rows(x, mask, scores, how_many):
-    """Mean of the ``how_many`` valid rows with the smallest scores (ties by value)."""
-    return selection_mean(x, ranks(scores, tie_key(x), mask) < how_many)
+def _best_rows(x, mask, scores, keys, how_many):
+    """Mean of the ``how_many`` valid rows with the smallest scores (ties by ``keys``)."""
+    return selection_mean(x, ranks(scores, keys, mask) < how_many)
+
+
+def _best_row(x, mask, scores, keys):
+    """The valid row with the smallest score (ties by ``keys``), read alone from ``x``."""
+    return x[jnp.argmin(ranks(scores, keys, mask))]
 
 
 @rule_spec
@@ -162,8 +169,9 @@ class Krum(Rule):
 
     def apply(self, x, *, f, mask, weights, key, count):
         del weights, key
-        scores = krum_scores(pairwise_sq_distances(x, mask), mask, _krum_neighbours(count, f, self.variant))
-        return _best_rows(x, mask, scores, 1)
+        geometry = inbox_geometry(x, mask)
+        scores = krum_scores(geometry.distances, mask, _krum_neighbours(count, f, self.variant))
+        return _best_row(x, mask, scores, geometry.keys)
 
 
 @rule_spec
@@ -176,9 +184,10 @@ class MultiKrum(Rule):
 
     def apply(self, x, *, f, mask, weights, key, count):
         del weights, key
-        scores = krum_scores(pairwise_sq_distances(x, mask), mask, _krum_neighbours(count, f, self.variant))
+        geometry = inbox_geometry(x, mask)
+        scores = krum_scores(geometry.distances, mask, _krum_neighbours(count, f, self.variant))
         how_many = count - f if self.m is None else jnp.minimum(jnp.asarray(self.m, jnp.int32), count)
-        return _best_rows(x, mask, scores, how_many)
+        return _best_rows(x, mask, scores, geometry.keys, how_many)
 
 
 def bulyan_selection(x, mask, f, count):
@@ -189,8 +198,7 @@ def bulyan_selection(x, mask, f, count):
     steps, where the paper's formula would give k < 1), then moves the best row to the
     selection. Returns the selection mask.
     """
-    distances = pairwise_sq_distances(x, mask)
-    keys = tie_key(x)
+    distances, keys, _ = inbox_geometry(x, mask)
     theta = count - 2 * f
 
     def step(i, carry):
@@ -250,7 +258,7 @@ def _weiszfeld(x, weights, start, smoothing, iterations):
     vmap: every step reads the inbox twice, and one node's inbox stays in cache)."""
 
     def step(_, z):
-        distances = row_norms(x - z[None, :])
+        distances = distances_to(x, z)
         beta = jnp.where(jnp.isfinite(distances), weights / jnp.maximum(smoothing, distances), 0.0)
         return weighted_mean(x, beta)
 
@@ -313,10 +321,11 @@ class MDA(Rule):
             )
         subsets = _subset_table(x.shape[0])
         allowed = jnp.all(~subsets | mask[None, :], axis=1) & (jnp.sum(subsets, axis=1) == count - f)
-        diameter, spread = _diameters(subsets, pairwise_sq_distances(x, mask))
+        distances, keys, _ = inbox_geometry(x, mask)
+        diameter, spread = _diameters(subsets, distances)
         # third criterion, on values: the members' summed tie keys (equal only for subsets
         # holding the same vectors, whose means are equal)
-        members_key = subsets.astype(jnp.float32) @ tie_key(x)
+        members_key = subsets.astype(jnp.float32) @ keys
         best = _first_best(
             jnp.where(allowed, diameter, jnp.inf), jnp.where(allowed, spread, jnp.inf), jnp.where(allowed, members_key, jnp.inf)
         )
@@ -346,8 +355,8 @@ class MDAGreedy(Rule):
 
     def apply(self, x, *, f, mask, weights, key, count):
         del weights, key
-        distances = pairwise_sq_distances(x, mask)
-        balls = nearest_sets(distances, tie_key(x), mask, count - f)
+        distances, keys, _ = inbox_geometry(x, mask)
+        balls = nearest_sets(distances, keys, mask, count - f)
         diameter, spread = _diameters(balls, distances)
         best = ranks(diameter, spread, mask) == 0
         return selection_mean(x, jnp.any(balls & best[:, None], axis=0))
@@ -373,7 +382,7 @@ class CGE(Rule):
 
     def apply(self, x, *, f, mask, weights, key, count):
         del weights, key
-        return _best_rows(x, mask, row_norms(_centered(x, self.around)), count - f)
+        return _best_rows(x, mask, row_norms(_centered(x, self.around)), tie_key(x), count - f)
 
 
 @rule_spec
@@ -387,7 +396,7 @@ class Aksel(Rule):
         del weights, key
         center = materialized(coordinate_median(_sorted_valid(x, mask), count))
         keep = (count + 1) // 2 if self.mode == "mid" else count - f
-        return _best_rows(x, mask, row_norms(x - center[None, :]), keep)
+        return _best_rows(x, mask, row_norms(x - center[None, :]), tie_key(x), keep)
 
 
 @rule_spec
@@ -398,7 +407,7 @@ class NNA(Rule):
 
     def apply(self, x, *, f, mask, weights, key, count):
         del weights, key
-        return _best_rows(x, mask, row_norms(x - x[:1]), count - f)
+        return _best_rows(x, mask, row_norms(x - x[:1]), tie_key(x), count - f)
 
 
 # =========================================================================== gossip rules (weighted)
@@ -523,9 +532,10 @@ class NNM(Rule):
 
     def apply(self, x, *, f, mask, weights, key, count):
         del key
-        members = nearest_sets(pairwise_sq_distances(x, mask), tie_key(x), mask, count - f)
+        geometry = inbox_geometry(x, mask)
+        members = nearest_sets(geometry.distances, geometry.keys, mask, count - f)
         # A non-finite row is only ever its own neighbour: its own mix becomes NaN.
-        mixed = mix_rows(members.astype(x.dtype) / jnp.maximum(count - f, 1).astype(x.dtype), x)
+        mixed = mix_rows(members.astype(x.dtype) / jnp.maximum(count - f, 1).astype(x.dtype), x, geometry.finite)
         return mixed, mask, _input_weights(weights, mask)
 
 
@@ -594,7 +604,7 @@ class Bucketing(Rule):
         members = bucket[None, :] == jnp.arange(inbox_size)[:, None]
         members = members & (mask[None, :])
         sizes = jnp.sum(members, axis=1)
-        means = mix_rows(members.astype(x.dtype) / jnp.maximum(sizes, 1)[:, None].astype(x.dtype), x)
+        means = mix_rows(members.astype(x.dtype) / jnp.maximum(sizes, 1)[:, None].astype(x.dtype), x, finite_rows(x))
         new_weights = members.astype(jnp.float32) @ _input_weights(weights, mask)
         new_mask = sizes > 0
         new_x = jnp.where(new_mask[:, None], means, x[:1])
