@@ -13,7 +13,9 @@ steps on minibatches of its own data (Byzantine nodes too, on their possibly poi
 data); then ``gossip_steps`` times, every honest node gathers its inbox (itself and its
 in-neighbours), the attack rewrites the Byzantine rows of each receiver's inbox, lost
 messages are masked out, and the node's rule combines the rest. ``order="cta"`` gossips
-first. Byzantine nodes never aggregate: they keep their own parameters.
+first. Byzantine nodes run the same protocol on the messages really sent to them (their
+own data poisoned under ``label_flip``): the attack rewrites only what honest nodes
+receive, so under ``none`` the network is fully honest.
 
 Memory: the inbox of a block of B receivers is B * K * d floats (K the bucket's widest
 inbox); ``[run] block`` sets B (default: the whole bucket at once).
@@ -404,8 +406,11 @@ def make_gossip(program: Program):
     """``gossip(own, sent, attack_state, key, round, knobs, inputs) -> (combined, attack_state)``.
 
     ``own`` are the vectors each node holds, ``sent`` what its neighbours receive from it
-    (the same, except stragglers' stale ones). Byzantine nodes and crashed ones keep their
-    own vector; messages from crashed nodes stop arriving from ``crash_round`` on. The
+    (the same, except stragglers' stale ones). Byzantine nodes follow the protocol on the
+    messages really sent to them (the attack rewrites only what honest nodes receive), so
+    their own vector, which ``none`` sends and attacks may start from, is what an honest
+    node in their place would hold. Crashed nodes keep their own vector; messages from
+    crashed nodes stop arriving from ``crash_round`` on. The
     attack's ``prepare`` gets ``network=None``: attacks keep what they need of the graph
     in the state their ``init`` builds.
     """
@@ -420,7 +425,11 @@ def make_gossip(program: Program):
         f = knobs.f_nodes[node]
         rule_key = k_rule if knobs.rule.uses_key else None
         ctx = attacks.Context(round=round_index, node=node, rule=BoundRule(knobs.rule, f, rule_key), extra=extra)
-        inbox, mask = knobs.attack(k_attack, inbox, byz_slot, mask, weights, ctx)
+        attacked, attacked_mask = knobs.attack(k_attack, inbox, byz_slot, mask, weights, ctx)
+        # the attack targets honest receivers; a Byzantine node combines what was really sent
+        colluder = inputs.byzantine[node]
+        inbox = jnp.where(colluder, inbox, attacked)
+        mask = jnp.where(colluder, mask, attacked_mask)
         delivered = (jax.random.uniform(k_loss, mask.shape) >= knobs.message_loss) | (slots == 0)
         return knobs.rule(inbox, f=f, mask=mask & delivered, weights=weights, key=rule_key)
 
@@ -428,7 +437,7 @@ def make_gossip(program: Program):
         k_prepare, key = jax.random.split(key)
         extra, attack_state = knobs.attack.prepare(k_prepare, own, None, attack_state)
         updated = own
-        keep = inputs.byzantine | (inputs.crashed & (round_index >= knobs.crash_round))
+        keep = inputs.crashed & (round_index >= knobs.crash_round)
         for index, table in enumerate(_tables_at(inputs.tables, round_index, program.time_varying)):
             nodes = table["nodes"]
             keys = jax.random.split(jax.random.fold_in(key, index), nodes.shape[0])
