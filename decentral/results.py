@@ -68,15 +68,17 @@ CREATE TABLE IF NOT EXISTS checkpoints (
 );
 """
 
-#: Summaries over honest nodes stored at every evaluation for per-node metrics.
-SUMMARIES = {
-    "mean": lambda v: v.mean(axis=-1),
-    "min": lambda v: v.min(axis=-1),
-    "max": lambda v: v.max(axis=-1),
-    "q10": lambda v: np.quantile(v, 0.1, axis=-1),
-    "q50": lambda v: np.quantile(v, 0.5, axis=-1),
-    "q90": lambda v: np.quantile(v, 0.9, axis=-1),
-}
+def honest_summaries(values, quantiles=(0.1, 0.5, 0.9)) -> dict:
+    """A per-node metric summarised over its last axis (the honest nodes): ``{"mean",
+    "min", "max", "q10", "q50", "q90"}``. What the database stores at every evaluation,
+    and :meth:`decentral.simulation.Result.over_honest`."""
+    values = np.asarray(values)
+    out = {"mean": values.mean(axis=-1), "min": values.min(axis=-1), "max": values.max(axis=-1)}
+    for q in quantiles:
+        out[f"q{round(q * 100)}"] = np.quantile(values, q, axis=-1)
+    return out
+
+
 PER_NODE = ("final", "all")
 
 
@@ -164,8 +166,8 @@ def metric_rows(run: str, round_index: int, metrics: dict, honest: np.ndarray, *
         if values.ndim == 1:  # [repeats]: a scalar metric
             rows += [(run, r, round_index, -1, "value", name, _number(v)) for r, v in enumerate(values)]
             continue
-        for stat, summary in SUMMARIES.items():
-            rows += [(run, r, round_index, -1, stat, name, _number(v)) for r, v in enumerate(summary(values))]
+        for stat, summary in honest_summaries(values).items():
+            rows += [(run, r, round_index, -1, stat, name, _number(v)) for r, v in enumerate(summary)]
         if per_node:
             for r, row in enumerate(values):
                 rows += [(run, r, round_index, int(node), "value", name, _number(v)) for node, v in zip(honest, row)]

@@ -43,6 +43,7 @@ from . import aggregators
 from .data import make_dataset, sample_batch
 from .models import make_model
 from .network import from_graph, from_schedule
+from .results import honest_summaries
 from .scenario import Scenario
 
 SEED_PURPOSES = ("topology", "placement", "data", "init", "attack")
@@ -410,9 +411,9 @@ def make_gossip(program: Program):
     messages really sent to them (the attack rewrites only what honest nodes receive), so
     their own vector, which ``none`` sends and attacks may start from, is what an honest
     node in their place would hold. Crashed nodes keep their own vector; messages from
-    crashed nodes stop arriving from ``crash_round`` on. The
-    attack's ``prepare`` gets ``network=None``: attacks keep what they need of the graph
-    in the state their ``init`` builds.
+    crashed nodes stop arriving from ``crash_round`` on. The attack's ``prepare`` gets
+    ``network=None``: attacks keep what they need of the graph in the state their
+    ``init`` builds.
     """
 
     def receive(own, sent, extra, round_index, knobs, inputs, node_args):
@@ -653,10 +654,7 @@ class Result:
         values = self.metrics[name]
         if values.ndim != 3:
             raise ValueError(f"{name} is not a per-node metric (shape {values.shape}).")
-        out = {"mean": values.mean(axis=2), "min": values.min(axis=2), "max": values.max(axis=2)}
-        for q in quantiles:
-            out[f"q{round(q * 100)}"] = np.quantile(values, q, axis=2)
-        return out
+        return honest_summaries(values, quantiles)
 
     def final(self, name: str) -> np.ndarray:
         """The metric at the last evaluation: [repeats] or [repeats, honest]."""
