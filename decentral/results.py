@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import functools
 import hashlib
 import json
 import os
@@ -130,8 +131,9 @@ def run_id(config: dict) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
+@functools.lru_cache(maxsize=1)
 def package_versions() -> dict:
-    """Versions of the packages a result depends on."""
+    """Versions of the packages a result depends on (read once per process)."""
     from importlib import metadata
 
     versions = {}
@@ -143,8 +145,10 @@ def package_versions() -> dict:
     return versions
 
 
+@functools.lru_cache(maxsize=1)
 def git_commit() -> str | None:
-    """The commit of the source tree this package runs from, or None when not a git checkout."""
+    """The commit of the source tree this package runs from, or None when not a git checkout
+    (asked of git once per process, not at every write)."""
     source = Path(__file__).resolve().parent.parent
     try:
         out = subprocess.run(
@@ -316,7 +320,6 @@ def execute(
         final_round = scenario.run.rounds
         pending: list[tuple] = []
         last_save = time.monotonic()
-        states = None
         for round_index, states, metrics in simulation.evaluations(plan, start=start, progress=progress):
             last = round_index == final_round
             pending += metric_rows(key, round_index, metrics, honest, per_node=per_node == "all" or last)
@@ -326,7 +329,7 @@ def execute(
                 _save_checkpoint(connection, key, round_index, pending, simulation.state_to_bytes(states))
                 pending, last_save = [], time.monotonic()
         seconds = time.time() - began
-        _finish(connection, key, config, axes or {}, pending, seconds, replacing=replacing)
+        _finish(connection, key, axes or {}, pending, seconds, replacing=replacing)
         return Outcome(key, "resumed" if start is not None else "done", summarize(connection, key), seconds)
     except Exception as error:
         if not isinstance(error, ValueError) or connection.execute("SELECT 1 FROM runs WHERE id = ?", (key,)).fetchone():
@@ -369,7 +372,7 @@ def _save_checkpoint(connection, key, round_index, rows, state: bytes) -> None:
         )
 
 
-def _finish(connection, key, config, axes, rows, seconds, *, replacing: bool) -> None:
+def _finish(connection, key, axes, rows, seconds, *, replacing: bool) -> None:
     with transaction(connection):
         if replacing:
             connection.execute("DELETE FROM metrics WHERE run = ?", (key,))
