@@ -97,27 +97,38 @@ def _execute(args, *, jobs: int, rerun: bool) -> int:
     database = args.db or results.default_path(args.file)
     options = dict(per_node=args.per_node, checkpoint_seconds=args.checkpoint_seconds, rerun=rerun)
     print(f"{len(points)} point(s) -> {database}", file=sys.stderr, flush=True)
-    rows, failures = [], []
     outcomes = results.execute_all(database, points, jobs=jobs, progress=sys.stderr.isatty() and jobs == 1, **options)
+    rows, failures = _report(outcomes, len(points))
+    if rows:
+        print(_summary_table(rows))
+    if failures:
+        if all(isinstance(error, ValueError) for _, error in failures):
+            label, error = failures[0]
+            more = f" (and {len(failures) - 1} more point(s) failed)" if len(failures) > 1 else ""
+            raise UsageError(f"{args.file}: {label}: {_one_line(error)}{more}")
+        return _failed(failures)
+    return 0
+
+
+def _report(outcomes, total: int) -> tuple[list, list]:
+    """Print one progress line per finished point; ``(rows, failures)``: (label, summary) of
+    the points that ran or were skipped, (label, exception) of those that failed."""
+    rows, failures = [], []
     for done, (axes, outcome) in enumerate(outcomes, start=1):
         label = _label(axes)
         if isinstance(outcome, Exception):
             failures.append((label, outcome))
-            print(f"[{done}/{len(points)}] {label}: failed: {_one_line(outcome)}", file=sys.stderr, flush=True)
-            continue
-        print(f"[{done}/{len(points)}] {label}: {outcome.status}", file=sys.stderr, flush=True)
-        rows.append((label, outcome.summary))
-    if rows:
-        print(_summary_table(rows))
-    if failures:
-        bad_config = all(isinstance(error, ValueError) for _, error in failures)
-        label, error = failures[0]
-        more = f" (and {len(failures) - 1} more point(s) failed)" if len(failures) > 1 else ""
-        if bad_config:
-            raise UsageError(f"{args.file}: {label}: {_one_line(error)}{more}")
-        print(f"error: {len(failures)} point(s) failed; finished points are kept, rerun to retry.", file=sys.stderr)
-        return 1
-    return 0
+            state = f"failed: {_one_line(outcome)}"
+        else:
+            rows.append((label, outcome.summary))
+            state = outcome.status
+        print(f"[{done}/{total}] {label}: {state}", file=sys.stderr, flush=True)
+    return rows, failures
+
+
+def _failed(failures) -> int:
+    print(f"error: {len(failures)} point(s) failed; finished points are kept, rerun to retry.", file=sys.stderr)
+    return 1
 
 
 def _validate(file, points) -> None:
@@ -166,7 +177,6 @@ def _plot(args) -> int:
 
 def _reproduce(args) -> int:
     from . import results, study
-
     from .figures import parse_where
 
     try:
@@ -180,15 +190,9 @@ def _reproduce(args) -> int:
     database = chosen.database(quick=args.quick, changes=changes)
     mode = ("quick" if args.quick else "full") + (f", with {changes}" if changes else "")
     print(f"{chosen.title} ({mode}): {len(points)} point(s) -> {database}", file=sys.stderr, flush=True)
-    failures = 0
-    outcomes = results.execute_all(database, points, jobs=args.jobs, progress=False)
-    for done, (axes, outcome) in enumerate(outcomes, start=1):
-        state = f"failed: {_one_line(outcome)}" if isinstance(outcome, Exception) else outcome.status
-        failures += isinstance(outcome, Exception)
-        print(f"[{done}/{len(points)}] {_label(axes)}: {state}", file=sys.stderr, flush=True)
+    _, failures = _report(results.execute_all(database, points, jobs=args.jobs, progress=False), len(points))
     if failures:
-        print(f"error: {failures} point(s) failed; finished points are kept, rerun to retry.", file=sys.stderr)
-        return 1
+        return _failed(failures)
     try:
         written, skipped = study.draw(chosen, quick=args.quick, changes=changes, out=args.out, formats=_formats(args.format))
     except (ValueError, KeyError) as error:
