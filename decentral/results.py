@@ -25,6 +25,7 @@ finished, or resumable from its last checkpoint with exactly the metrics up to i
 
 from __future__ import annotations
 
+import concurrent.futures
 import contextlib
 import dataclasses
 import functools
@@ -34,6 +35,8 @@ import os
 import sqlite3
 import subprocess
 import time
+import warnings
+from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 from typing import Any
 
@@ -436,12 +439,19 @@ def _execute_quietly(path, scenario, axes, options) -> Outcome:
     return execute(path, scenario, axes, **options)
 
 
+#: How many times ``execute_all`` starts a fresh process pool for points whose worker died.
+POOL_RESTARTS = 2
+
+
 def execute_all(path, points, *, jobs: int = 1, **options):
     """Run sweep points into one database, ``jobs`` processes at a time.
 
     Yields ``(axes, outcome or exception)`` as points finish (in order for ``jobs=1``).
     A failing point does not stop the others; finished points are skipped on a rerun. Points
-    that resolve to the same config (the same run id) run once.
+    that resolve to the same config (the same run id) run once. When a worker process dies
+    (a crash in native code, the out-of-memory killer), the pool cannot tell which point
+    killed it and fails every point still pending: those are run again in a fresh pool (up
+    to ``POOL_RESTARTS`` times; an interrupted point resumes from its checkpoint).
     """
     points = unique_points(points)
     if jobs <= 1:
@@ -451,13 +461,31 @@ def execute_all(path, points, *, jobs: int = 1, **options):
             except Exception as error:  # reported by the caller, recorded as failed in the database
                 yield axes, error
         return
-    import concurrent.futures
+    options = {**options, "progress": False}
+    for attempt in range(POOL_RESTARTS + 1):
+        orphans = []
+        for (axes, scenario), outcome in _run_in_pool(path, points, jobs, options):
+            if isinstance(outcome, BrokenProcessPool) and attempt < POOL_RESTARTS:
+                orphans.append((axes, scenario))
+            else:
+                yield axes, outcome
+        if not orphans:
+            return
+        warnings.warn(
+            f"a worker process died (a crash in native code or out of memory); running the "
+            f"{len(orphans)} unfinished point(s) again in a fresh pool.",
+            stacklevel=2,
+        )
+        points = orphans
+
+
+def _run_in_pool(path, points, jobs, options):
+    """Yield ``((axes, scenario), outcome or exception)`` from a pool of ``jobs`` spawned processes."""
     import multiprocessing
 
-    options = {**options, "progress": False}
     context = multiprocessing.get_context("spawn")  # JAX is not fork-safe
     with concurrent.futures.ProcessPoolExecutor(max_workers=jobs, mp_context=context) as pool:
-        futures = {pool.submit(_execute_quietly, path, scenario, axes, options): axes for axes, scenario in points}
+        futures = {pool.submit(_execute_quietly, path, scenario, axes, options): (axes, scenario) for axes, scenario in points}
         for future in concurrent.futures.as_completed(futures):
             try:
                 yield futures[future], future.result()

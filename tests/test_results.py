@@ -251,3 +251,34 @@ def test_sweep_with_two_jobs_runs_every_point_once(tmp_path, capsys):
         rows = connection.execute("SELECT status, COUNT(*) FROM runs GROUP BY status").fetchall()
         per_run = connection.execute("SELECT COUNT(*) FROM metrics GROUP BY run").fetchall()
     assert rows == [("done", 3)] and per_run == [(3 * 2,)] * 3  # 3 evaluations x (consensus_distance, drift)
+
+
+CRASHING_RULE = '''
+import os, signal
+from pathlib import Path
+import jax.numpy as jnp
+
+def mean_or_crash(x, *, f=0, mask=None, weights=None, key=None):
+    """The plain mean, but the first worker process that traces it dies with SIGKILL."""
+    marker = Path(os.environ["CRASH_MARKER"])
+    if os.getpid() != int(os.environ["PARENT_PID"]) and not marker.exists():
+        marker.touch()
+        os.kill(os.getpid(), signal.SIGKILL)
+    return jnp.mean(x, axis=0)
+'''
+
+
+def test_points_orphaned_by_a_dead_worker_run_again_in_a_fresh_pool(tmp_path, monkeypatch, capsys):
+    (tmp_path / "crash_once.py").write_text(CRASHING_RULE)
+    monkeypatch.syspath_prepend(str(tmp_path))  # spawned workers inherit sys.path
+    monkeypatch.setenv("CRASH_MARKER", str(tmp_path / "crashed"))
+    monkeypatch.setenv("PARENT_PID", str(os.getpid()))
+    scenario = tmp_path / "grid.toml"
+    scenario.write_text(AVERAGING + '[defense]\naggregator = "crash_once:mean_or_crash"\n[sweep]\n"run.seed" = [0, 1, 2]\n')
+    assert main(["sweep", str(scenario), "--jobs", "2"]) == 0
+    assert (tmp_path / "crashed").exists()  # a worker did die
+    err = capsys.readouterr().err
+    assert "warning: a worker process died" in err and "again in a fresh pool" in err
+    assert err.count(": done") == 3
+    with sqlite3.connect(tmp_path / "results.sqlite") as connection:
+        assert connection.execute("SELECT status, COUNT(*) FROM runs GROUP BY status").fetchall() == [("done", 3)]
