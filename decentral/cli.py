@@ -166,7 +166,8 @@ def _plot(args) -> int:
     try:
         written = figures.make(
             args.kind, args.db, args.out, where=figures.parse_where(args.where, option="--where"), group=args.group, rows=args.rows,
-            columns=args.columns, x=args.x, metric=args.metric, stat=args.stat, mark=args.mark, title=args.title,
+            columns=args.columns, x=args.x, metric=args.metric, stat=args.stat, mark=args.mark, log_x=args.log_x,
+            title=args.title,
             formats=_formats(args.format),
         )
     except (ValueError, KeyError) as error:
@@ -324,6 +325,7 @@ def build_parser() -> argparse.ArgumentParser:
     plot.add_argument("--metric", default="test_accuracy", help="metric name (default test_accuracy; versus: also seconds)")
     plot.add_argument("--stat", default="mean", help="heatmap/versus: mean, min (worst honest node), max, q10, q50, q90, or value")
     plot.add_argument("--mark", choices=["row", "column", "none"], default="row", help="heatmap: outline the worst cell per row or column")
+    plot.add_argument("--log-x", action="store_true", help="versus: a logarithmic x axis (e.g. for the number of nodes)")
     plot.add_argument("--title")
     plot.add_argument("--format", default="png,svg", help="comma-separated: png, svg, pdf")
     plot.set_defaults(run=_plot)

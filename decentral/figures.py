@@ -107,14 +107,14 @@ def _need(runs, what: str):
 
 
 def make(kind: str, database, stem, *, where=None, group=None, rows=None, columns=None, x=None,
-         metric: str = "test_accuracy", stat: str = "mean", mark: str = "row", title=None,
+         metric: str = "test_accuracy", stat: str = "mean", mark: str = "row", log_x: bool = False, title=None,
          formats=("png", "svg")) -> list[Path]:
     """Draw one figure of ``kind`` (see :data:`KINDS`) from ``database``; returns the files written.
 
     ``stat`` (heatmap, versus): which summary over honest nodes of a per-node metric, e.g.
     "mean" or "min" (the worst honest node); "value" for a scalar metric such as
     averaged_accuracy. ``mark`` (heatmap): outline the worst cell of each "row", each
-    "column", or "none"."""
+    "column", or "none". ``log_x`` (versus): a logarithmic x axis."""
     if kind not in KINDS:
         raise ValueError(f"unknown figure kind {kind!r}; available: {', '.join(KINDS)}.")
     if not Path(database).is_file():
@@ -127,7 +127,7 @@ def make(kind: str, database, stem, *, where=None, group=None, rows=None, column
             "communities": _communities, "graph": _graph,
         }[kind]
         return draw(connection, runs, stem, group=group, rows=rows, columns=columns, x=x, metric=metric,
-                    stat=stat, mark=mark, title=title, formats=formats)
+                    stat=stat, mark=mark, log_x=log_x, title=title, formats=formats)
     finally:
         connection.close()
 
@@ -216,7 +216,7 @@ def _y_values(connection, runs, metric: str, stat: str) -> np.ndarray:
     return _final(connection, runs, metric, stat)
 
 
-def _versus(connection, runs, stem, *, group, x, metric, stat, title, formats, **_):
+def _versus(connection, runs, stem, *, group, x, metric, stat, log_x, title, formats, **_):
     if not x:
         raise ValueError(f"a versus figure needs --x: a numeric config path or one of {', '.join(DERIVED_X)}.")
     series = []
@@ -230,7 +230,8 @@ def _versus(connection, runs, stem, *, group, x, metric, stat, title, formats, *
         ordered = x not in ("spectral_gap", "algebraic_connectivity")  # a swept quantity, not a measured one
         series.append(plots.Series(key, np.asarray(xs), np.stack([values[:width] for values in ys]), connect=ordered))
     ylabel = "wall time (s)" if metric == "seconds" else _metric_label(metric, stat)
-    return plots.versus(series, stem, xlabel=DERIVED_X.get(x, x), ylabel=ylabel, title=title, formats=formats)
+    return plots.versus(series, stem, xlabel=DERIVED_X.get(x, x), ylabel=ylabel, title=title, log_x=log_x,
+                        formats=formats)
 
 
 def _communities(connection, runs, stem, *, group, metric, title, formats, **_):

@@ -283,6 +283,7 @@ def versus(
     xlabel: str,
     ylabel: str = "final honest accuracy",
     title: str | None = None,
+    log_x: bool = False,
     formats: Sequence[str] = FORMATS[:2],
 ) -> list[Path]:
     """Plot a final metric against a parameter (Byzantine fraction, spectral gap, ...).
@@ -297,19 +298,21 @@ def versus(
       xlabel: the x axis label.
       ylabel: the y axis label.
       title: the axes title.
+      log_x: a logarithmic x axis (e.g. the number of nodes); every x must be > 0.
       formats: names from FORMATS.
 
     Returns:
       The written paths.
 
     Raises:
-      ValueError: no series, an item that is not a Series, or an unknown format.
+      ValueError: no series, an item that is not a Series, an unknown format, or an
+        x <= 0 with `log_x`.
 
     Example:
       >>> versus([Series("median", fractions, accuracy)], "figures/f", xlabel="Byzantine fraction")  # doctest: +SKIP
     """
     formats = _check_formats("versus", formats)
-    return save(_versus_figure(series, xlabel=xlabel, ylabel=ylabel, title=title), stem, formats)
+    return save(_versus_figure(series, xlabel=xlabel, ylabel=ylabel, title=title, log_x=log_x), stem, formats)
 
 
 def graph_accuracy(
@@ -477,9 +480,11 @@ def _category_ticks(axes, rows: list[str], columns: list[str]) -> None:
         spine.set_visible(False)
 
 
-def _versus_figure(series, *, xlabel, ylabel, title) -> Figure:
+def _versus_figure(series, *, xlabel, ylabel, title, log_x) -> Figure:
     """The versus figure; see `versus`."""
     series = _check_items("versus", "series", series, Series)
+    if log_x and any(np.any(item.x <= 0) for item in series):
+        raise ValueError("versus: a logarithmic x axis needs every x > 0.")
     with matplotlib.rc_context(STYLE):
         figure = _figure((_COLUMN, _HEIGHT))
         axes = figure.subplots()
@@ -490,6 +495,8 @@ def _versus_figure(series, *, xlabel, ylabel, title) -> Figure:
             spread = np.stack([mean - y.min(axis=1), y.max(axis=1) - mean]) if y.shape[1] > 1 else None
             style = _line_style(index, marker=True) | ({} if item.connect else {"linestyle": "none"})
             axes.errorbar(x, mean, yerr=spread, label=item.label, capsize=2, elinewidth=0.8, **style)
+        if log_x:
+            axes.set_xscale("log")
         axes.set_xlabel(xlabel)
         axes.set_ylabel(ylabel)
         _legend(figure, axes, len(series), 1)

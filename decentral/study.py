@@ -16,6 +16,7 @@ A study folder holds ``study.toml``::
     columns = "placement.strategy"
     where = { "network.topology" = "watts_strogatz" }
     title = "..."
+    # also: group, x, metric, stat, mark, log_x: the options of ``decentral plot``
 
 The full study writes its database to ``<folder>/results.sqlite`` and its figures to
 ``figures/<study name>/`` of the repository; ``--quick`` uses ``<folder>/quick/`` for both,
@@ -34,7 +35,7 @@ from pathlib import Path
 from . import figures
 from .scenario import load_scenario
 
-FIGURE_KEYS = ("name", "kind", "where", "group", "rows", "columns", "x", "metric", "stat", "mark", "title")
+FIGURE_KEYS = ("name", "kind", "where", "group", "rows", "columns", "x", "metric", "stat", "mark", "log_x", "title")
 STUDY_KEYS = ("title", "scenarios", "quick", "figures")
 
 
@@ -132,6 +133,8 @@ def load(name_or_path) -> Study:
             raise ValueError(f"{where}: every [[figures]] entry needs a name and a kind; got {spec}.")
         if spec["kind"] not in figures.KINDS:
             raise ValueError(f"{where}: figure {spec['name']!r} has unknown kind {spec['kind']!r}; available: {', '.join(figures.KINDS)}.")
+        if not isinstance(spec.get("log_x", False), bool):
+            raise ValueError(f"{where}: figure {spec['name']!r}: log_x must be true or false, got {spec['log_x']!r}.")
     study = Study(folder.name, folder, table.get("title", folder.name), scenarios, quick.get("set", {}),
                   quick.get("sweep", {}), specs)
     study.points(quick=True)  # the quick changes name real keys

@@ -193,7 +193,7 @@ def test_versus_sorts_x_and_draws_min_max_error_bars():
     y = _repeats(3, 4, seed=2)
     figure = plots._versus_figure(
         [Series("median", x, y), Series("cloud", [0.5, 0.2], [[0.4], [0.6]], connect=False)],
-        xlabel="Byzantine fraction", ylabel="acc", title=None,
+        xlabel="Byzantine fraction", ylabel="acc", title=None, log_x=False,
     )  # fmt: skip
     (axes,) = figure.axes
     errorbars, cloud = axes.containers
@@ -208,6 +208,14 @@ def test_versus_sorts_x_and_draws_min_max_error_bars():
     assert cloud_line.get_linestyle() == "None" and cloud_line.get_marker() == "s"
     assert cloud_bars == ()  # a single repeat: no error bar
     np.testing.assert_array_equal(cloud_line.get_xdata(), [0.2, 0.5])
+
+
+def test_versus_log_x_needs_positive_x():
+    nodes = Series("mean", [100, 1000, 10_000], _repeats(3, 2, seed=3))
+    (axes,) = plots._versus_figure([nodes], xlabel="nodes", ylabel="acc", title=None, log_x=True).axes
+    assert axes.get_xscale() == "log"
+    with pytest.raises(ValueError, match="logarithmic x axis needs every x > 0"):
+        plots.versus([Series("f", [0.0, 0.1], _repeats(2, 1, seed=4))], "unused", xlabel="x", log_x=True)
 
 
 def test_curve_and_series_name_the_bad_argument_and_shapes():
