@@ -17,14 +17,6 @@ import numpy as np
 from . import plots, results
 from .scenario import value_label as label
 
-KINDS = {
-    "curves": "learning curves of honest accuracy (mean and worst node), one line per --group value",
-    "consensus": "consensus distance over rounds (log scale), one line per --group value",
-    "heatmap": "final honest accuracy, --rows x --columns, the worst cell of each row (--mark) outlined",
-    "versus": "final honest accuracy (or --metric seconds) against --x, one line per --group value",
-    "communities": "final honest accuracy in each community of the graph and overall, one row per --group value",
-    "graph": "the graph coloured by each node's final accuracy, Byzantine nodes marked (one run)",
-}
 #: What ``versus`` can put on x besides a numeric config path (e.g. ``network.params.n``).
 DERIVED_X = {
     "byzantine_fraction": "Byzantine nodes / n",
@@ -122,17 +114,14 @@ def make(kind: str, database, stem, *, where=None, group=None, rows=None, column
     connection = results.connect(database)
     try:
         runs = _need(select(connection, where), kind)
-        draw = {
-            "curves": _curves, "consensus": _consensus, "heatmap": _heatmap, "versus": _versus,
-            "communities": _communities, "graph": _graph,
-        }[kind]
-        return draw(connection, runs, stem, group=group, rows=rows, columns=columns, x=x, metric=metric,
+        return _DRAWERS[kind](connection, runs, stem, group=group, rows=rows, columns=columns, x=x, metric=metric,
                     stat=stat, mark=mark, log_x=log_x, title=title, formats=formats)
     finally:
         connection.close()
 
 
 def _curves(connection, runs, stem, *, group, metric, title, formats, **_):
+    """Learning curves of honest accuracy (mean and worst node), one line per --group value."""
     curves = []
     for key, members in _groups(runs, group).items():
         rounds, mean = _pooled_series(connection, members, metric, "mean")
@@ -143,6 +132,7 @@ def _curves(connection, runs, stem, *, group, metric, title, formats, **_):
 
 
 def _consensus(connection, runs, stem, *, group, title, formats, **_):
+    """Consensus distance over rounds (log scale), one line per --group value."""
     curves = []
     for key, members in _groups(runs, group).items():
         rounds, values = _pooled_series(connection, members, "consensus_distance", "value")
@@ -151,6 +141,7 @@ def _consensus(connection, runs, stem, *, group, title, formats, **_):
 
 
 def _heatmap(connection, runs, stem, *, rows, columns, metric, stat, mark, title, formats, **_):
+    """Final honest accuracy, --rows x --columns, the worst cell of each row (--mark) outlined."""
     if mark not in ("row", "column", "none"):
         raise ValueError(f"mark must be row, column or none; got {mark!r}.")
     if not rows or not columns:
@@ -217,6 +208,7 @@ def _y_values(connection, runs, metric: str, stat: str) -> np.ndarray:
 
 
 def _versus(connection, runs, stem, *, group, x, metric, stat, log_x, title, formats, **_):
+    """Final honest accuracy (or --metric seconds) against --x, one line per --group value."""
     if not x:
         raise ValueError(f"a versus figure needs --x: a numeric config path or one of {', '.join(DERIVED_X)}.")
     series = []
@@ -235,6 +227,7 @@ def _versus(connection, runs, stem, *, group, x, metric, stat, log_x, title, for
 
 
 def _communities(connection, runs, stem, *, group, metric, title, formats, **_):
+    """Final honest accuracy in each community of the graph and overall, one row per --group value."""
     rows, table = [], []
     columns = None
     for key, members in _groups(runs, group).items():
@@ -259,6 +252,7 @@ def _communities(connection, runs, stem, *, group, metric, title, formats, **_):
 
 
 def _graph(connection, runs, stem, *, metric, title, formats, **_):
+    """The graph coloured by each node's final accuracy, Byzantine nodes marked (one run)."""
     if len(runs) != 1:
         raise ValueError(f"a graph figure shows one run; {len(runs)} match: narrow the selection with --where.")
     (run,) = runs
@@ -267,3 +261,11 @@ def _graph(connection, runs, stem, *, metric, title, formats, **_):
     accuracy = np.full(graph.number_of_nodes(), np.nan)
     accuracy[nodes] = values.mean(axis=0)
     return plots.graph_accuracy(graph, accuracy, byzantine, stem, title=title, formats=formats)
+
+
+_DRAWERS = {
+    "curves": _curves, "consensus": _consensus, "heatmap": _heatmap, "versus": _versus,
+    "communities": _communities, "graph": _graph,
+}
+#: Figure kind -> what it shows (its drawer's docstring).
+KINDS = {kind: draw.__doc__.rstrip(".") for kind, draw in _DRAWERS.items()}

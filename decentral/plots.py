@@ -480,7 +480,7 @@ def _category_ticks(axes, rows: list[str], columns: list[str]) -> None:
         spine.set_visible(False)
 
 
-def _versus_figure(series, *, xlabel, ylabel, title, log_x) -> Figure:
+def _versus_figure(series, *, xlabel, ylabel, title, log_x=False) -> Figure:
     """The versus figure; see `versus`."""
     series = _check_items("versus", "series", series, Series)
     if log_x and any(np.any(item.x <= 0) for item in series):

@@ -193,7 +193,7 @@ def test_versus_sorts_x_and_draws_min_max_error_bars():
     y = _repeats(3, 4, seed=2)
     figure = plots._versus_figure(
         [Series("median", x, y), Series("cloud", [0.5, 0.2], [[0.4], [0.6]], connect=False)],
-        xlabel="Byzantine fraction", ylabel="acc", title=None, log_x=False,
+        xlabel="Byzantine fraction", ylabel="acc", title=None,
     )  # fmt: skip
     (axes,) = figure.axes
     errorbars, cloud = axes.containers
