@@ -24,7 +24,6 @@ Registries: :data:`DATASETS` with :func:`make_dataset` / :func:`load_dataset`, a
 from __future__ import annotations
 
 import dataclasses
-import difflib
 import functools
 import gzip
 import math
@@ -40,6 +39,8 @@ from typing import Any, ClassVar
 import jax
 import jax.numpy as jnp
 import numpy as np
+
+from ._hints import build_from_registry
 
 __all__ = [
     "CIFAR10",
@@ -954,21 +955,6 @@ class Community(Partition):
 PARTITIONS: dict[str, type[Partition]] = {"iid": Iid, "dirichlet": Dirichlet, "shards": Shards, "community": Community}
 
 
-def _build_from_registry(kind: str, registry: dict, name, params: dict):
-    if not isinstance(name, str) or name not in registry:
-        close = difflib.get_close_matches(str(name), list(registry), n=1)
-        hint = f" Did you mean {close[0]!r}?" if close else ""
-        raise ValueError(f"Unknown {kind} {name!r}.{hint} Valid: {', '.join(sorted(registry))}.")
-    cls = registry[name]
-    known = [field.name for field in dataclasses.fields(cls)]
-    unknown = sorted(set(params) - set(known))
-    if unknown:
-        close = difflib.get_close_matches(unknown[0], known, n=1)
-        hint = f" Did you mean {close[0]!r}?" if close else ""
-        raise ValueError(f"{kind} {name}: unknown parameter {unknown[0]!r}.{hint} Valid: {', '.join(sorted(known)) or 'none'}.")
-    return cls(**params)
-
-
 def make_partition(config="iid", **params) -> Partition:
     """Build a partition spec from a name, a table or a built spec.
 
@@ -995,8 +981,8 @@ def make_partition(config="iid", **params) -> Partition:
         if "name" not in config:
             raise ValueError(f"make_partition: a partition table needs a 'name' key; got keys {sorted(config)}.")
         name = config.pop("name")
-        return _build_from_registry("partition", PARTITIONS, name, {**config, **params})
-    return _build_from_registry("partition", PARTITIONS, config, params)
+        return build_from_registry("partition", PARTITIONS, name, {**config, **params})
+    return build_from_registry("partition", PARTITIONS, config, params)
 
 
 def pad_nodes(x, y, parts: Sequence[np.ndarray]) -> NodeData:
@@ -1455,7 +1441,7 @@ def make_dataset(name: str = "digits", **params) -> DatasetSpec:
         if params:
             raise ValueError(f"make_dataset: parameters {sorted(params)} given with a built spec {name!r}.")
         return name
-    return _build_from_registry("dataset", DATASETS, name, params)
+    return build_from_registry("dataset", DATASETS, name, params)
 
 
 def load_dataset(name: str = "digits", *, num_nodes: int, seed=0, partition="iid", communities=None,

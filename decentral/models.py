@@ -20,7 +20,6 @@ Registry: :data:`MODELS`; :func:`make_model` builds a spec by name with close-ma
 from __future__ import annotations
 
 import dataclasses
-import difflib
 import functools
 import math
 import numbers
@@ -29,6 +28,8 @@ from typing import Any, ClassVar
 
 import jax
 import jax.numpy as jnp
+
+from ._hints import build_from_registry
 
 Params = Any
 
@@ -557,17 +558,5 @@ def make_model(name: str, **params) -> Model:
         if params:
             raise ValueError(f"make_model: parameters {sorted(params)} given with a built spec {name!r}.")
         return name
-    if not isinstance(name, str) or name not in MODELS:
-        close = difflib.get_close_matches(str(name), list(MODELS), n=1)
-        hint = f" Did you mean {close[0]!r}?" if close else ""
-        raise ValueError(f"Unknown model {name!r}.{hint} Valid models: {', '.join(sorted(MODELS))}.")
-    cls = MODELS[name]
-    known = [field.name for field in dataclasses.fields(cls)]
-    unknown = sorted(set(params) - set(known))
-    if unknown:
-        close = difflib.get_close_matches(unknown[0], known, n=1)
-        hint = f" Did you mean {close[0]!r}?" if close else ""
-        valid = ", ".join(sorted(known)) or "none"
-        raise ValueError(f"model {name}: unknown parameter {unknown[0]!r}.{hint} Valid: {valid}.")
-    return cls(**params)
+    return build_from_registry("model", MODELS, name, params)
 

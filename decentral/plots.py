@@ -12,7 +12,6 @@ public function writes one file per format and returns the written paths.
 """
 
 import dataclasses
-import difflib
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -27,6 +26,8 @@ from matplotlib.figure import Figure
 from matplotlib.patches import Patch, Rectangle
 
 import topologies
+
+from ._hints import did_you_mean
 
 #: The file formats `save` writes; the first two are the default.
 FORMATS = ("png", "svg", "pdf")
@@ -576,9 +577,7 @@ def _check_formats(function: str, formats) -> tuple[str, ...]:
         raise ValueError(f"{function}: formats is empty; nothing would be written. Valid: {', '.join(FORMATS)}.")
     for name in formats:
         if name not in FORMATS:
-            close = difflib.get_close_matches(str(name), FORMATS, n=1)
-            hint = f" Did you mean {close[0]!r}?" if close else ""
-            raise ValueError(f"{function}: unknown format {name!r}.{hint} Valid: {', '.join(FORMATS)}.")
+            raise ValueError(f"{function}: unknown format {name!r}.{did_you_mean(name, FORMATS)} Valid: {', '.join(FORMATS)}.")
     return formats
 
 

@@ -16,11 +16,12 @@ of rules in ``defense.aggregator``) is a single value.
 from __future__ import annotations
 
 import dataclasses
-import difflib
 import itertools
 import tomllib
 from pathlib import Path
 from typing import Any
+
+from ._hints import did_you_mean
 
 
 def _field(default, doc: str):
@@ -198,13 +199,13 @@ def _split_axis(axis: str) -> tuple[str, str | None, str | None]:
     if table not in SECTIONS:
         raise ValueError(
             f"sweep axis {axis!r}: expected 'table', 'table.key' or 'table.params.name' with a table among "
-            f"{', '.join(SECTIONS)}.{_hint(table, SECTIONS)}"
+            f"{', '.join(SECTIONS)}.{did_you_mean(table, SECTIONS)}"
         )
     if not key:
         return table, None, None
     known = [field.name for field in dataclasses.fields(SECTIONS[table])]
     if key not in known:
-        raise ValueError(f"sweep axis {axis!r}: [{table}] has no key {key!r}.{_hint(key, known)} Valid: {', '.join(known)}.")
+        raise ValueError(f"sweep axis {axis!r}: [{table}] has no key {key!r}.{did_you_mean(key, known)} Valid: {', '.join(known)}.")
     if parameter and key != "params":
         raise ValueError(f"sweep axis {axis!r}: only params sub-keys can be swept one by one ('{table}.params.NAME').")
     return table, key, parameter or None
@@ -216,7 +217,7 @@ def _check_table_value(axis: str, table: str, value) -> None:
     known = [field.name for field in dataclasses.fields(SECTIONS[table])]
     for key in value:
         if key not in known:
-            raise ValueError(f"sweep axis {axis!r}: [{table}] has no key {key!r}.{_hint(key, known)} Valid: {', '.join(known)}.")
+            raise ValueError(f"sweep axis {axis!r}: [{table}] has no key {key!r}.{did_you_mean(key, known)} Valid: {', '.join(known)}.")
 
 
 def _check_axis(axis: str, values) -> None:
@@ -228,11 +229,6 @@ def _check_axis(axis: str, values) -> None:
             _check_table_value(axis, table, value)
 
 
-def _hint(key: str, known) -> str:
-    close = difflib.get_close_matches(key, list(known), n=1)
-    return f" Did you mean {close[0]!r}?" if close else ""
-
-
 def _section_from_table(name: str, table: dict):
     cls = SECTIONS[name]
     if not isinstance(table, dict):
@@ -240,7 +236,7 @@ def _section_from_table(name: str, table: dict):
     known = [field.name for field in dataclasses.fields(cls)]
     for key in table:
         if key not in known:
-            raise ValueError(f"[{name}] unknown key {key!r}.{_hint(key, known)} Valid keys: {', '.join(known)}.")
+            raise ValueError(f"[{name}] unknown key {key!r}.{did_you_mean(key, known)} Valid keys: {', '.join(known)}.")
     if "params" in table and not isinstance(table["params"], dict):
         raise ValueError(f"[{name}] params must be a table ([{name}.params]), got {table['params']!r}.")
     return cls(**table)
@@ -251,7 +247,7 @@ def scenario_from_dict(config: dict) -> Scenario:
     unknown = [key for key in config if key not in SECTIONS and key != "sweep"]
     if unknown:
         valid = [*SECTIONS, "sweep"]
-        raise ValueError(f"unknown table [{unknown[0]}].{_hint(unknown[0], valid)} Valid tables: {', '.join(valid)}.")
+        raise ValueError(f"unknown table [{unknown[0]}].{did_you_mean(unknown[0], valid)} Valid tables: {', '.join(valid)}.")
     sections = {name: _section_from_table(name, config[name]) for name in SECTIONS if name in config}
     return Scenario(**sections, sweep=dict(config.get("sweep", {})))
 

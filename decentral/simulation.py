@@ -40,6 +40,7 @@ import attacks
 import topologies
 
 from . import aggregators
+from ._hints import did_you_mean
 from .data import make_dataset, sample_batch
 from .models import make_model
 from .network import from_graph, from_schedule
@@ -78,10 +79,7 @@ def build_graph(scenario: Scenario, seed: int):
     network = scenario.network
     builder = topologies.BUILDERS.get(network.topology)
     if builder is None:
-        import difflib
-
-        close = difflib.get_close_matches(network.topology, list(topologies.BUILDERS), n=1)
-        hint = f" Did you mean {close[0]!r}?" if close else ""
+        hint = did_you_mean(network.topology, topologies.BUILDERS)
         raise ValueError(f"[network] unknown topology {network.topology!r}.{hint} See `decentral list topologies`.")
     return _call_with_params(f"[network.params] of {network.topology}", builder, network.params, seed=seed)
 

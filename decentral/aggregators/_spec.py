@@ -8,7 +8,6 @@ hyperparameter: the engine passes it per node at call time.
 from __future__ import annotations
 
 import dataclasses
-import difflib
 import importlib
 import inspect
 from collections.abc import Callable
@@ -18,6 +17,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from .._hints import did_you_mean
 from ._inbox import check_requirement, prepare
 
 
@@ -245,9 +245,7 @@ AGGREGATORS: dict[str, type[Rule]] = {}
 
 
 def _unknown(kind: str, name: str, valid) -> ValueError:
-    close = difflib.get_close_matches(name, list(valid), n=1)
-    hint = f" Did you mean {close[0]!r}?" if close else ""
-    return ValueError(f"Unknown {kind} {name!r}.{hint} Valid names: {', '.join(sorted(valid))}.")
+    return ValueError(f"Unknown {kind} {name!r}.{did_you_mean(name, valid)} Valid names: {', '.join(sorted(valid))}.")
 
 
 def register(name: str, spec, *, min_count: Callable | None = None, preaggregator: bool = False, replace: bool = False):
@@ -332,10 +330,8 @@ def resolve(config, **hyperparameters) -> Rule:
     known = {field.name for field in dataclasses.fields(cls)}
     unknown = sorted(set(hyperparameters) - known)
     if unknown:
-        close = difflib.get_close_matches(unknown[0], list(known), n=1)
-        hint = f" Did you mean {close[0]!r}?" if close else ""
         valid = ", ".join(sorted(known)) or "none"
-        raise ValueError(f"{cls.name}: unknown hyperparameter {unknown[0]!r}.{hint} Valid: {valid}.")
+        raise ValueError(f"{cls.name}: unknown hyperparameter {unknown[0]!r}.{did_you_mean(unknown[0], known)} Valid: {valid}.")
     return cls(**hyperparameters)
 
 
