@@ -422,22 +422,30 @@ class IOS(Rule):
     def apply(self, x, *, f, mask, weights, key, count):
         del key, count
         weights = normalized_weights(weights, mask)
-        keys = tie_key(x)
-        others = jnp.arange(x.shape[0]) > 0
         # Rows that are non-finite in float32 are infinitely far from any centre: the
         # scissor removes them first, and they never enter a centre.
         finite = jnp.isfinite(row_norms(x - x[:1]))
+        keys = tie_key(x)
+        others = jnp.arange(x.shape[0]) > 0
 
-        def scissor(_, trusted):
-            center = materialized(weighted_mean(x, jnp.where(trusted & finite, weights, 0.0)))
+        def center_of(trusted):
+            return weighted_mean(x, jnp.where(trusted & finite, weights, 0.0))
+
+        def scissor(_, state):
+            trusted, center = state
             distances = jnp.where(finite, row_norms(x - center[None, :]), jnp.inf)
             candidates = trusted & others
             # the farthest row; among identical copies, the heaviest (a rule on values)
             order = precedes((~candidates).astype(jnp.int32), -jnp.where(candidates, distances, 0.0), -keys, -weights)
             farthest = (jnp.sum(order, axis=0) == 0) & candidates
-            return trusted & ~farthest
+            trusted = trusted & ~farthest
+            return trusted, center_of(trusted)
 
-        trusted = jax.lax.fori_loop(0, f, scissor, mask)
+        # Each step's centre is computed at the end of the step before and carried in the
+        # loop state, so it reaches the distance pass as a buffer: computed in the same
+        # step, XLA on CPU (which drops optimization barriers) fused its weighted sum into
+        # the norm reduction and materialized one [d] term per row (27x `mean`; 10x now).
+        trusted, _ = jax.lax.fori_loop(0, f, scissor, (mask, center_of(mask)))
         return weighted_mean(x, jnp.where(trusted, weights, 0.0))
 
 
