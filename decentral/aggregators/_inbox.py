@@ -259,31 +259,53 @@ def shifted_rows(rows, shift, how_many):
     for step, length in zip(steps, needed):
         taken = (shift & step) != 0
         rows = [jnp.where(taken, rows[min(i + step, size - 1)], rows[i]) for i in range(length)]
-    return rows + [rows[-1]] * (how_many - len(rows))  # past the end: the last row
+    return rows + rows[-1:] * (how_many - len(rows))  # past the end: the last row
+
+
+def _window_steps(sorted_values, keep, center):
+    """``(steps, tops)`` for the window of ``keep`` sorted values closest to ``center``.
+
+    For each ``i < (K - 1) // 2``: ``tops[i] = sorted_values[i + keep]`` (``shifted_rows``)
+    and ``steps[i]`` says that it is strictly closer to ``center`` than ``sorted_values[i]``
+    (a lower and a higher value at exactly equal distance: the lower one is kept, a rule
+    on values, so the result does not depend on inbox order). ``tops[i] - center`` grows
+    and ``center - sorted_values[i]`` shrinks with ``i``, also after float32 rounding, so
+    the steps are True up to some ``s`` and False from there: the closest window is
+    ``[s, s + keep)``. Every caller drops at most ``(K - 1) // 2`` rows.
+    """
+    half = (len(sorted_values) - 1) // 2
+    tops = shifted_rows(sorted_values, keep, half)
+    steps = [tops[i] - center < center - sorted_values[i] for i in range(half)]
+    return steps, tops
 
 
 def closest_window_start(sorted_values, count, keep, center):
-    """Per coordinate, the start of the ``keep`` consecutive sorted values closest to ``center``.
-
-    The ``keep`` values nearest to ``center`` are a window ``[s, s + keep)`` of the sorted
-    valid values, with ``s <= count - keep``. Where a lower and a higher value are at
-    exactly equal distance the lower one is kept (a rule on values, so the result does not
-    depend on inbox order). Window ``s`` is the answer iff the value just below it is
-    strictly farther than the window's top, and the value just above it is at least as far
-    as the window's bottom. Only ``s <= (K - 1) // 2`` is searched: every caller drops at
-    most half of the rows.
-    """
-    size = len(sorted_values)
-    candidates = min(size, (size - 1) // 2 + 1)
-    # offsets from the centre (exact negatives of centre - value), each computed once
-    lows = [sorted_values[s] - center for s in range(candidates)]
-    tops = [top - center for top in shifted_rows(sorted_values, keep - 1, candidates + 1)]  # sorted[s + keep - 1]
-    start = jnp.zeros(jnp.shape(sorted_values[0]), dtype=jnp.int32)
-    for s in reversed(range(candidates)):  # the lowest valid window wins
-        below_ok = True if s == 0 else -lows[s - 1] > tops[s]
-        above_ok = (s + keep >= count) | (tops[s + 1] >= -lows[s])
-        start = jnp.where((s + keep <= count) & below_ok & above_ok, s, start)
+    """Per coordinate, the start ``s`` of the ``keep`` consecutive sorted values closest to
+    ``center`` (among the first ``count``): the number of steps ``_window_steps`` takes."""
+    steps, _ = _window_steps(sorted_values, keep, center)
+    drop = count - keep
+    start = jnp.zeros(jnp.shape(center), dtype=jnp.int32)
+    for i, step in enumerate(steps):
+        start = start + ((i < drop) & step).astype(jnp.int32)
     return start
+
+
+def closest_window_sum(sorted_values, count, keep, center, middle_sum):
+    """Sum of the ``keep`` sorted values closest to ``center``, for ``keep >= count - keep``.
+
+    ``middle_sum`` is the sum of ``sorted_values[count - keep : keep]``, the rows inside
+    every candidate window (a trimmed sum the caller usually has already). Each row
+    ``i < count - keep`` pairs with ``i + keep``: the window holds exactly one of the two,
+    the higher one iff the window steps past ``i`` (``_window_steps``). One comparison and
+    one select per pair, with no per-coordinate window start: finding the start and then
+    selecting every row by it measured ~2x the time of the median on CPU.
+    """
+    steps, tops = _window_steps(sorted_values, keep, center)
+    drop = count - keep
+    total = middle_sum
+    for i, step in enumerate(steps):
+        total = jnp.where(i < drop, total + jnp.where(step, tops[i], sorted_values[i]), total)
+    return total
 
 
 # --------------------------------------------------------------------------- distances, ties
