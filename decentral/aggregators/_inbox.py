@@ -209,10 +209,16 @@ def sort_rows(values):
 
 
 def sortable(x, mask):
-    """Rows ready for a coordinate-wise sort: NaN and invalid rows become +inf (sorted last)."""
+    """Rows ready for a coordinate-wise sort: NaN and invalid rows become +inf (sorted last).
+
+    ``x < ceiling ? x : inf``, the ceiling +inf for valid rows and -inf for invalid ones:
+    false for NaN, and where the mask is known (all rows valid) the very form of one x86
+    ``minps``, one instruction per value where an ``isnan`` test and a select took two.
+    """
+    ceilings = jnp.where(mask, jnp.inf, -jnp.inf)
     if x.shape[0] > UNROLL_MAX:
-        return jnp.where(mask[:, None] & ~jnp.isnan(x), x, jnp.inf)
-    return [jnp.where(mask[k] & ~jnp.isnan(x[k]), x[k], jnp.inf) for k in range(x.shape[0])]
+        return jnp.where(x < ceilings[:, None], x, jnp.inf)
+    return [jnp.where(x[k] < ceilings[k], x[k], jnp.inf) for k in range(x.shape[0])]
 
 
 def window_sum(sorted_rows, start, length):
