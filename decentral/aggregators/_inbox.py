@@ -254,9 +254,14 @@ def window_mean(sorted_rows, start, length):
 
 
 def coordinate_median(sorted_values, count):
-    """CW median of the first ``count`` rows of a sorted array (mean of the two middles)."""
-    lower = pick_row(sorted_values, (count - 1) // 2)
-    upper = pick_row(sorted_values, count // 2)
+    """CW median of the first ``count`` rows of a sorted array (mean of the two middles).
+
+    ``count <= K``, so the middles are among the first ``K // 2 + 1`` rows and the picks
+    (one select per candidate row, for a traced ``count``) look no further.
+    """
+    candidates = sorted_values[: len(sorted_values) // 2 + 1]
+    lower = pick_row(candidates, (count - 1) // 2)
+    upper = pick_row(candidates, count // 2)
     return 0.5 * lower + 0.5 * upper
 
 
