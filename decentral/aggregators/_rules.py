@@ -20,6 +20,7 @@ from ._inbox import (
     clip_factors,
     clipped_sum,
     closest_window_start,
+    closest_window_sum,
     coordinate_median,
     distances_to,
     finite_rows,
@@ -38,6 +39,7 @@ from ._inbox import (
     tie_key,
     weighted_mean,
     window_mean,
+    window_sum,
 )
 from ._spec import AGGREGATORS, Rule, hyperparameter, rule_spec
 
@@ -111,6 +113,13 @@ def _mean_closest_to(sorted_values, count, keep, center):
     return window_mean(sorted_values, start, keep)
 
 
+def _mean_of_all_but_f_closest_to(sorted_values, count, f, center, middle_sum):
+    """Mean of the ``count - f`` sorted values closest to ``center``, given the sum of the
+    middle ranks ``[f, count - f)`` (``closest_window_sum``; needs ``count >= 2f + 1``)."""
+    keep = count - f
+    return closest_window_sum(sorted_values, count, keep, center, middle_sum) / jnp.maximum(keep, 1).astype(jnp.float32)
+
+
 @rule_spec
 class Meamed(Rule):
     name: ClassVar[str] = "meamed"
@@ -120,7 +129,8 @@ class Meamed(Rule):
     def apply(self, x, *, f, mask, weights, key, count):
         del weights, key
         values = _sorted_valid(x, mask)
-        return _mean_closest_to(values, count, count - f, coordinate_median(values, count))
+        middle_sum = window_sum(values, f, count - 2 * f)
+        return _mean_of_all_but_f_closest_to(values, count, f, coordinate_median(values, count), middle_sum)
 
 
 @rule_spec
@@ -132,7 +142,9 @@ class Phocas(Rule):
     def apply(self, x, *, f, mask, weights, key, count):
         del weights, key
         values = _sorted_valid(x, mask)
-        return _mean_closest_to(values, count, count - f, window_mean(values, f, count - 2 * f))
+        middle_sum = window_sum(values, f, count - 2 * f)
+        trimmed_mean = middle_sum / jnp.maximum(count - 2 * f, 1).astype(jnp.float32)
+        return _mean_of_all_but_f_closest_to(values, count, f, trimmed_mean, middle_sum)
 
 
 # =========================================================================== Krum family
