@@ -143,12 +143,6 @@ def as_rows(values):
     return [values[k] for k in range(values.shape[0])] if values.shape[0] <= UNROLL_MAX else values
 
 
-def materialized(vector):
-    """``vector``, computed once: a centre derived from all rows and then compared with
-    every row would otherwise be recomputed by XLA inside each row's reduction."""
-    return jax.lax.optimization_barrier(vector)
-
-
 def sum_rows(rows):
     """Sum over rows of a list of rows or of an array [K, ...] (axis 0)."""
     if isinstance(rows, list):
@@ -436,7 +430,7 @@ def _chunked(x, chunks):
     width = -(-width // VECTOR_LANES) * VECTOR_LANES
     count = -(-dim // width)
     if count * width != dim:
-        x = materialized(jnp.pad(x, ((0, 0), (0, count * width - dim))))
+        x = jnp.pad(x, ((0, 0), (0, count * width - dim)))
     return x.reshape(size, count, width)
 
 

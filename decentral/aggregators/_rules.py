@@ -25,7 +25,6 @@ from ._inbox import (
     distances_to,
     finite_rows,
     inbox_geometry,
-    materialized,
     mix_rows,
     normalized_weights,
     per_node,
@@ -406,7 +405,7 @@ class Aksel(Rule):
 
     def apply(self, x, *, f, mask, weights, key, count):
         del weights, key
-        center = materialized(coordinate_median(_sorted_valid(x, mask), count))
+        center = coordinate_median(_sorted_valid(x, mask), count)
         keep = (count + 1) // 2 if self.mode == "mid" else count - f
         return _best_rows(x, mask, row_norms(x - center[None, :]), tie_key(x), keep)
 
