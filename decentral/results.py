@@ -442,6 +442,11 @@ def _execute_quietly(path, scenario, axes, options) -> Outcome:
 #: How many times ``execute_all`` starts a fresh process pool for points whose worker died.
 POOL_RESTARTS = 2
 
+#: Points a ``--jobs`` worker process runs before it is replaced by a fresh one: each
+#: point compiles its own programs, and a worker that had compiled ~150 of them died in
+#: LLVM ("Cannot allocate memory") with 2.7 GB resident (the rules_vs_attacks study).
+POINTS_PER_WORKER = 40
+
 
 def execute_all(path, points, *, jobs: int = 1, **options):
     """Run sweep points into one database, ``jobs`` processes at a time.
@@ -484,7 +489,9 @@ def _run_in_pool(path, points, jobs, options):
     import multiprocessing
 
     context = multiprocessing.get_context("spawn")  # JAX is not fork-safe
-    with concurrent.futures.ProcessPoolExecutor(max_workers=jobs, mp_context=context) as pool:
+    with concurrent.futures.ProcessPoolExecutor(
+        max_workers=jobs, mp_context=context, max_tasks_per_child=POINTS_PER_WORKER
+    ) as pool:
         futures = {pool.submit(_execute_quietly, path, scenario, axes, options): (axes, scenario) for axes, scenario in points}
         for future in concurrent.futures.as_completed(futures):
             try:

@@ -282,3 +282,29 @@ def test_points_orphaned_by_a_dead_worker_run_again_in_a_fresh_pool(tmp_path, mo
     assert err.count(": done") == 3
     with sqlite3.connect(tmp_path / "results.sqlite") as connection:
         assert connection.execute("SELECT status, COUNT(*) FROM runs GROUP BY status").fetchall() == [("done", 3)]
+
+
+PID_RULE = '''
+import os
+from pathlib import Path
+import jax.numpy as jnp
+
+def mean_noting_pid(x, *, f=0, mask=None, weights=None, key=None):
+    """The plain mean; records which process traced it."""
+    with open(os.environ["PID_LOG"], "a") as log:
+        log.write(f"{os.getpid()}\\n")
+    return jnp.mean(x, axis=0)
+'''
+
+
+def test_workers_are_replaced_after_their_share_of_points(tmp_path, monkeypatch, capsys):
+    (tmp_path / "pid_rule.py").write_text(PID_RULE)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.setenv("PID_LOG", str(tmp_path / "pids"))
+    monkeypatch.setattr(results, "POINTS_PER_WORKER", 1)
+    scenario = tmp_path / "grid.toml"
+    scenario.write_text(AVERAGING + '[defense]\naggregator = "pid_rule:mean_noting_pid"\n[sweep]\n"run.seed" = [0, 1, 2]\n')
+    assert main(["sweep", str(scenario), "--jobs", "2"]) == 0
+    assert capsys.readouterr().err.count(": done") == 3
+    pids = (tmp_path / "pids").read_text().split()
+    assert len(set(pids) - {str(os.getpid())}) == 3  # one fresh worker per point
