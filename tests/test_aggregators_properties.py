@@ -40,6 +40,7 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
 import decentral.aggregators as agg
+from decentral.aggregators import _native
 from decentral.testing import largest_f
 
 DIM = 3
@@ -73,10 +74,13 @@ ORDER_SPECS = sorted(n for n, s in SPECS.items() if s.order_invariant and not s.
 PADDING_SPECS = sorted(SPECS)
 TRANSLATION_SPECS = sorted(n for n, s in SPECS.items() if s.translation_equivariant)
 
-#: Known limitation: IOS decides an exact tie in distance to the weighted mean by float32
-#: rounding, which depends on row order (test_ios_breaks_exact_distance_ties_by_summation_order).
-#: Its inboxes get a small irrational-looking offset so that no two distances tie.
-EXACT_TIES = {"ios"}
+#: Known limitation of IOS's portable code (a GPU, or no C++ compiler): it decides an exact
+#: tie in distance to the weighted mean by float32 rounding, which depends on row order
+#: (test_ios_portable_code_breaks_exact_distance_ties_by_summation_order); its inboxes then
+#: get a small irrational-looking offset so that no two distances tie. The native CPU
+#: kernel sums its means in an order fixed by the rows' values and needs no offset.
+NATIVE_KERNELS = _native.available() and jax.default_backend() == "cpu"
+EXACT_TIES = set() if NATIVE_KERNELS else {"ios"}
 
 PROPERTY_SETTINGS = settings(
     max_examples=20,
@@ -270,17 +274,36 @@ def test_weighted_rules_order_identical_rows_by_value(name, z, weights, swap):
     np.testing.assert_allclose(swapped, base, rtol=RTOL, atol=ATOL)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: IOS compares float32 distances to a weighted mean summed in row order; "
-    "an exact tie between two rows is then decided by rounding, which depends on inbox order",
-)
-def test_ios_breaks_exact_distance_ties_by_summation_order():
-    """Uniform weights, integer rows: after removing (2, 3, 0), rows (2, -2, 1) and
-    (-1, -1, -3) are exactly equally far from the mean (-5, -1, 2) / 6."""
+def _ios_on_a_permuted_exact_tie():
+    """IOS on one inbox and on a permutation of it. Uniform weights, integer rows: after
+    removing (2, 3, 0), rows (2, -2, 1) and (-1, -1, -3) are exactly equally far from the
+    mean (-5, -1, 2) / 6."""
     x = np.array([[-3, 0, 3], [2, -2, 1], [-2, 2, 0], [0, 1, 1], [-1, -1, 0], [-1, -1, -3], [2, 3, 0]], np.float32)
     perm = [0, 3, 1, 4, 2, 5, 6]
-    np.testing.assert_allclose(agg.ios(x[perm], f=2), agg.ios(x, f=2), rtol=RTOL, atol=ATOL)
+    return np.asarray(agg.ios(x[perm], f=2)), np.asarray(agg.ios(x, f=2))
+
+
+@pytest.mark.skipif(not NATIVE_KERNELS, reason="the native kernels are not built here, or JAX runs on a GPU")
+def test_ios_native_kernel_breaks_exact_distance_ties_by_value():
+    permuted, original = _ios_on_a_permuted_exact_tie()
+    np.testing.assert_array_equal(permuted, original)
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="BUG (portable code only: a GPU, or no C++ compiler): IOS compares float32 distances to a "
+    "weighted mean summed in row order; an exact tie between two rows is then decided by rounding, "
+    "which depends on inbox order",
+)
+def test_ios_portable_code_breaks_exact_distance_ties_by_summation_order(monkeypatch):
+    monkeypatch.setattr(_native, "available", lambda: False)
+    jax.clear_caches()
+    try:
+        with jax.default_device(jax.devices("cpu")[0]):  # the rounding pinned here is the CPU's
+            permuted, original = _ios_on_a_permuted_exact_tie()
+    finally:
+        jax.clear_caches()
+    np.testing.assert_allclose(permuted, original, rtol=RTOL, atol=ATOL)
 
 
 def test_mda_breaks_exact_ties_by_value():

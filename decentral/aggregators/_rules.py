@@ -16,26 +16,28 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from . import _native
 from ._inbox import (
     clip_factors,
     clipped_sum,
     closest_window_start,
     closest_window_sum,
     coordinate_median,
+    distances_and_keys,
     distances_to,
     finite_rows,
     inbox_geometry,
     mix_rows,
     normalized_weights,
+    on_cpu_natively,
     per_node,
     precedes,
     ranks,
-    row_norms,
     selection_mean,
     smallest_k_sum,
     sort_rows,
     sortable,
-    tie_key,
+    tie_direction,
     weighted_mean,
     window_mean,
     window_sum,
@@ -260,7 +262,24 @@ class GeometricMedian(Rule):
 
     def apply(self, x, *, f, mask, weights, key, count):
         del f, key, count
-        return _weiszfeld(x, normalized_weights(weights, mask), _starting_point(self.name, self.start, x), self.smoothing, self.iterations)
+        weights = normalized_weights(weights, mask)
+        start = _starting_point(self.name, self.start, x)
+        return _reweighted(self, x, weights, start, self.smoothing, _native.WEISZFELD, _weiszfeld)
+
+
+def _reweighted(rule, x, weights, start, parameter, kind, portable):
+    """``rule.iterations`` steps of ``portable(x, weights, start, parameter, iterations)``;
+    on CPU the native kernel of the same steps (``_native.reweighted``), which reads each
+    inbox from memory once (``rule.start`` None: from row 0, not a copy of it)."""
+
+    def native(x, weights, start, parameter):
+        start = None if rule.start is None else start
+        return _native.reweighted(x, weights, start, parameter, iterations=rule.iterations, kind=kind)
+
+    def iterate(x, weights, start, parameter):
+        return portable(x, weights, start, parameter, rule.iterations)
+
+    return on_cpu_natively(native, iterate)(x, weights, start, parameter)
 
 
 @functools.partial(per_node, static_argnums=(4,))
@@ -276,6 +295,15 @@ def _weiszfeld(x, weights, start, smoothing, iterations):
     return jax.lax.fori_loop(0, iterations, step, start)
 
 
+def _clipping_steps(x, weights, start, radius, iterations):
+    """``iterations`` centered-clipping steps ``v <- v + sum_j w_j clip(x_j - v, radius)``."""
+
+    def clip_step(_, v):
+        return v + clipped_sum(x, v, weights, radius)
+
+    return jax.lax.fori_loop(0, iterations, clip_step, start)
+
+
 @rule_spec
 class CenteredClipping(Rule):
     radius: float = hyperparameter(1.0, positive=True)
@@ -288,11 +316,8 @@ class CenteredClipping(Rule):
     def apply(self, x, *, f, mask, weights, key, count):
         del f, key, count
         weights = normalized_weights(weights, mask)
-
-        def clip_step(_, v):
-            return v + clipped_sum(x, v, weights, self.radius)
-
-        return jax.lax.fori_loop(0, self.iterations, clip_step, _starting_point(self.name, self.start, x))
+        start = _starting_point(self.name, self.start, x)
+        return _reweighted(self, x, weights, start, self.radius, _native.CLIPPING, _clipping_steps)
 
 
 # =========================================================================== minimum diameter
@@ -376,8 +401,9 @@ class MDAGreedy(Rule):
 # =========================================================================== norm / proximity selection
 
 
-def _centered(x, around):
-    return x if around == "zero" else x - x[:1]
+def _norms_and_keys(x, around):
+    """``distances_and_keys`` around zero (``around="zero"``) or the node's own vector."""
+    return distances_and_keys(x, jnp.zeros(x.shape[1:], x.dtype) if around == "zero" else None)
 
 
 @rule_spec
@@ -393,7 +419,7 @@ class CGE(Rule):
 
     def apply(self, x, *, f, mask, weights, key, count):
         del weights, key
-        return _best_rows(x, mask, row_norms(_centered(x, self.around)), tie_key(x), count - f)
+        return _best_rows(x, mask, *_norms_and_keys(x, self.around), count - f)
 
 
 @rule_spec
@@ -407,7 +433,7 @@ class Aksel(Rule):
         del weights, key
         center = coordinate_median(_sorted_valid(x, mask), count)
         keep = (count + 1) // 2 if self.mode == "mid" else count - f
-        return _best_rows(x, mask, row_norms(x - center[None, :]), tie_key(x), keep)
+        return _best_rows(x, mask, *distances_and_keys(x, center), keep)
 
 
 @rule_spec
@@ -418,7 +444,7 @@ class NNA(Rule):
 
     def apply(self, x, *, f, mask, weights, key, count):
         del weights, key
-        return _best_rows(x, mask, row_norms(x - x[:1]), tie_key(x), count - f)
+        return _best_rows(x, mask, *distances_and_keys(x), count - f)
 
 
 # =========================================================================== gossip rules (weighted)
@@ -433,31 +459,37 @@ class IOS(Rule):
     def apply(self, x, *, f, mask, weights, key, count):
         del key, count
         weights = normalized_weights(weights, mask)
-        # Rows that are non-finite in float32 are infinitely far from any centre: the
-        # scissor removes them first, and they never enter a centre.
-        finite = jnp.isfinite(row_norms(x - x[:1]))
-        keys = tie_key(x)
-        others = jnp.arange(x.shape[0]) > 0
+        native = functools.partial(_native.outlier_scissor, direction=tie_direction(x.shape[1]))
+        return on_cpu_natively(native, _outlier_scissor)(x, weights, mask, f)
 
-        def center_of(trusted):
-            return weighted_mean(x, jnp.where(trusted & finite, weights, 0.0))
 
-        def scissor(_, state):
-            trusted, center = state
-            distances = jnp.where(finite, row_norms(x - center[None, :]), jnp.inf)
-            candidates = trusted & others
-            # the farthest row; among identical copies, the heaviest (a rule on values)
-            order = precedes((~candidates).astype(jnp.int32), -jnp.where(candidates, distances, 0.0), -keys, -weights)
-            farthest = (jnp.sum(order, axis=0) == 0) & candidates
-            trusted = trusted & ~farthest
-            return trusted, center_of(trusted)
+def _outlier_scissor(x, weights, mask, f):
+    """IOS's ``f`` scissor steps and final mean (the portable code of ``IOS.apply``)."""
+    # Rows that are non-finite in float32 are infinitely far from any centre: the
+    # scissor removes them first, and they never enter a centre.
+    own_distances, keys = distances_and_keys(x)
+    finite = jnp.isfinite(own_distances)
+    others = jnp.arange(x.shape[0]) > 0
 
-        # Each step's centre is computed at the end of the step before and carried in the
-        # loop state, so it reaches the distance pass as a buffer: computed in the same
-        # step, XLA on CPU (which drops optimization barriers) fused its weighted sum into
-        # the norm reduction and materialized one [d] term per row (27x `mean`; 10x now).
-        trusted, _ = jax.lax.fori_loop(0, f, scissor, (mask, center_of(mask)))
-        return weighted_mean(x, jnp.where(trusted, weights, 0.0))
+    def center_of(trusted):
+        return weighted_mean(x, jnp.where(trusted & finite, weights, 0.0))
+
+    def scissor(_, state):
+        trusted, center = state
+        distances = jnp.where(finite, distances_and_keys(x, center)[0], jnp.inf)
+        candidates = trusted & others
+        # the farthest row; among identical copies, the heaviest (a rule on values)
+        order = precedes((~candidates).astype(jnp.int32), -jnp.where(candidates, distances, 0.0), -keys, -weights)
+        farthest = (jnp.sum(order, axis=0) == 0) & candidates
+        trusted = trusted & ~farthest
+        return trusted, center_of(trusted)
+
+    # Each step's centre is computed at the end of the step before and carried in the
+    # loop state, so it reaches the distance pass as a buffer: computed in the same
+    # step, XLA on CPU (which drops optimization barriers) fused its weighted sum into
+    # the norm reduction and materialized one [d] term per row (27x `mean`; 10x after).
+    trusted, _ = jax.lax.fori_loop(0, f, scissor, (mask, center_of(mask)))
+    return weighted_mean(x, jnp.where(trusted, weights, 0.0))
 
 
 #: Relative tolerance on cumulative-weight comparisons (uniform weights sum to exact
@@ -484,9 +516,10 @@ def cumulative_weight_by_distance(distances, weights, keys, mask):
     return jnp.sum(jnp.where(up_to, weights[:, None], 0.0), axis=0)
 
 
-def _gossip_step(x, weights, radius, step_size=1.0):
-    """``x_0 + step_size * sum_j w_j clip(x_j - x_0, radius)``."""
-    return x[0] + step_size * clipped_sum(x, x[0], weights, radius)
+def _gossip_step(x, weights, radius, distances, step_size=1.0):
+    """``x_0 + step_size * sum_j w_j clip(x_j - x_0, radius)``; ``distances`` are the
+    ``||x_j - x_0||``."""
+    return x[0] + step_size * clipped_sum(x, x[0], weights, radius, distances)
 
 
 @rule_spec
@@ -501,16 +534,17 @@ class ClippedGossip(Rule):
     def apply(self, x, *, f, mask, weights, key, count):
         del key, count
         weights = normalized_weights(weights, mask)
-        radius = self.radius if self.radius is not None else self.adaptive_radius(x, f, mask, weights)
-        return _gossip_step(x, weights, radius)
+        distances, keys = distances_and_keys(x)
+        radius = self.radius if self.radius is not None else self.adaptive_radius(distances, keys, f, mask, weights)
+        return _gossip_step(x, weights, radius, distances)
 
     @staticmethod
-    def adaptive_radius(x, f, mask, weights):
+    def adaptive_radius(distances, keys, f, mask, weights):
         """He, Karimireddy and Jaggi's radius: sqrt(sum_{kept} w_j d_j^2 / delta), the kept
-        rows being the nearest ones whose cumulative weight stays within 1 - delta."""
-        distances = row_norms(x - x[:1])
+        rows being the nearest ones whose cumulative weight stays within 1 - delta
+        (``distances``, ``keys``: ``distances_and_keys(x)``)."""
         delta = byzantine_weight(weights, mask, f)
-        cumulative = cumulative_weight_by_distance(distances, weights, tie_key(x), mask)
+        cumulative = cumulative_weight_by_distance(distances, weights, keys, mask)
         kept = mask & (cumulative <= 1.0 - delta + WEIGHT_TOLERANCE) & jnp.isfinite(distances)
         energy = jnp.sum(jnp.where(kept, weights * distances**2, 0.0))
         return jnp.where(delta > 0, jnp.sqrt(energy / jnp.where(delta > 0, delta, 1.0)), jnp.inf)
@@ -526,12 +560,12 @@ class CSPlus(Rule):
     def apply(self, x, *, f, mask, weights, key, count):
         del key, count
         weights = normalized_weights(weights, mask)
-        distances = row_norms(x - x[:1])
+        distances, keys = distances_and_keys(x)
         delta = byzantine_weight(weights, mask, f)
-        cumulative = cumulative_weight_by_distance(distances, weights, tie_key(x), mask)
+        cumulative = cumulative_weight_by_distance(distances, weights, keys, mask)
         inside = mask & (cumulative <= 1.0 - 2.0 * delta + WEIGHT_TOLERANCE) & jnp.isfinite(distances)
         radius = jnp.max(jnp.where(inside, distances, 0.0))
-        return _gossip_step(x, weights, jnp.where(delta > 0, radius, jnp.inf), self.step_size)
+        return _gossip_step(x, weights, jnp.where(delta > 0, radius, jnp.inf), distances, self.step_size)
 
 
 # =========================================================================== pre-aggregators
@@ -558,10 +592,11 @@ class NNM(Rule):
         return mixed, mask, _input_weights(weights, mask)
 
 
-def _clip_around(x, radius, around):
-    """Every row clipped to norm <= radius around zero or around row 0 (non-finite -> zero)."""
+def _clip_around(x, radius, around, norms=None):
+    """Every row clipped to norm <= radius around zero or around row 0 (non-finite -> zero);
+    ``norms``: the rows' ``_norms_and_keys(x, around)[0]`` when the caller has them."""
     center = jnp.zeros_like(x[:1]) if around == "zero" else x[:1]
-    factors = clip_factors(x - center, radius)
+    factors = clip_factors(_norms_and_keys(x, around)[0] if norms is None else norms, radius)
     return center + jnp.where((factors != 0)[:, None], (x - center) * factors[:, None], 0.0)
 
 
@@ -578,11 +613,11 @@ class ARC(Rule):
 
     def apply(self, x, *, f, mask, weights, key, count):
         del key
-        norms = row_norms(_centered(x, self.around))
+        norms, keys = _norms_and_keys(x, self.around)
         clipped_count = (2 * f * (count - f)) // count
-        rank = ranks(-norms, -tie_key(x), mask)
+        rank = ranks(-norms, -keys, mask)
         radius = jnp.sum(jnp.where(rank == clipped_count, norms, 0.0))
-        return _clip_around(x, radius, self.around), mask, _input_weights(weights, mask)
+        return _clip_around(x, radius, self.around, norms), mask, _input_weights(weights, mask)
 
 
 @rule_spec
