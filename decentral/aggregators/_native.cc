@@ -123,10 +123,12 @@ void inbox_to_center(const float* x, int64_t rows, int64_t dim, const float* cen
 // out[c] = base[c] + sum_k coefficients[k] * (x_k[c] - offset[c]) over the rows whose
 // coefficient is not 0 (the others, possibly NaN or inf, are skipped), summed in row
 // order or in `order` (a permutation of the rows); `offset` or `base` may be null
-// (zero). out may alias offset or base.
+// (zero). out may alias offset or base. `upcoming`, if given, is the next inbox this
+// thread will read (same shape): it is prefetched meanwhile, so that its first pass
+// finds it in cache instead of waiting for memory.
 void combine_rows(const float* x, int64_t rows, int64_t dim, const float* coefficients,
                   const float* offset, const float* base, float* out,
-                  const int64_t* order = nullptr) {
+                  const int64_t* order = nullptr, const float* upcoming = nullptr) {
   std::vector<int64_t> used;
   for (int64_t i = 0; i < rows; ++i) {
     const int64_t k = order ? order[i] : i;
@@ -138,6 +140,9 @@ void combine_rows(const float* x, int64_t rows, int64_t dim, const float* coeffi
   for (; c + 4 * kLanes <= dim; c += 4 * kLanes) {  // four independent sums
     Vector s[4] = {}, shift[4];
     for (int v = 0; v < 4; ++v) shift[v] = at(offset, c + v * kLanes);
+    if (upcoming)
+      for (int64_t k = 0; k < rows; ++k)
+        for (int v = 0; v < 4; ++v) __builtin_prefetch(upcoming + k * dim + c + v * kLanes);
     for (int64_t k : used) {
       const float* row = x + k * dim + c;
       for (int v = 0; v < 4; ++v) s[v] += coefficients[k] * (load(row + v * kLanes) - shift[v]);
@@ -158,10 +163,10 @@ void combine_rows(const float* x, int64_t rows, int64_t dim, const float* coeffi
 // sum_k coefficients[k] x_k / sum_k coefficients[k] (0 where the sum is 0) into `out`,
 // summed in row order or in `order`.
 void weighted_mean(const float* x, int64_t rows, int64_t dim, const float* coefficients,
-                   float* out, const int64_t* order = nullptr) {
+                   float* out, const int64_t* order = nullptr, const float* upcoming = nullptr) {
   float total = 0.0f;
   for (int64_t i = 0; i < rows; ++i) total += coefficients[order ? order[i] : i];
-  combine_rows(x, rows, dim, coefficients, nullptr, nullptr, out, order);
+  combine_rows(x, rows, dim, coefficients, nullptr, nullptr, out, order, upcoming);
   const float divisor = total > 0.0f ? total : 1.0f;
   for (int64_t c = 0; c < dim; ++c) out[c] /= divisor;
 }
@@ -177,7 +182,7 @@ enum Reweighting : int64_t { kClipping = 0, kWeiszfeld = 1 };
 //     z <- sum_k b_k x_k / sum_k b_k,  b_k = w_k / max(smoothing, d_k)  (0 if the sum is 0)
 void reweighted(const float* x, int64_t rows, int64_t dim, const float* weights,
                 const float* start, float parameter, int64_t iterations, int64_t kind,
-                float* z) {
+                float* z, const float* upcoming) {
   std::copy(start, start + dim, z);
   std::vector<double> squares(rows);
   std::vector<float> coefficients(rows);
@@ -195,10 +200,11 @@ void reweighted(const float* x, int64_t rows, int64_t dim, const float* weights,
       }
       coefficients[k] = coefficient;
     }
+    const float* prefetched = step == 0 ? upcoming : nullptr;  // the most time to arrive
     if (kind == kClipping) {
-      combine_rows(x, rows, dim, coefficients.data(), z, z, z);
+      combine_rows(x, rows, dim, coefficients.data(), z, z, z, nullptr, prefetched);
     } else {
-      weighted_mean(x, rows, dim, coefficients.data(), z);
+      weighted_mean(x, rows, dim, coefficients.data(), z, nullptr, prefetched);
     }
   }
 }
@@ -212,7 +218,8 @@ void reweighted(const float* x, int64_t rows, int64_t dim, const float* weights,
 // and every choice, is then bit for bit the same whatever the order of the inbox (in
 // row order, an exact tie of distances was decided by rounding).
 void outlier_scissor(const float* x, int64_t rows, int64_t dim, const float* weights,
-                     const bool* mask, int64_t f, const float* direction, float* out) {
+                     const bool* mask, int64_t f, const float* direction, float* out,
+                     const float* upcoming) {
   std::vector<double> squares(rows), projections(rows);
   inbox_to_center(x, rows, dim, x, direction, squares.data(), projections.data());
   std::vector<float> keys(rows), coefficients(rows);
@@ -229,11 +236,16 @@ void outlier_scissor(const float* x, int64_t rows, int64_t dim, const float* wei
   std::stable_sort(order.begin(), order.end(), [&](int64_t a, int64_t b) {  // keys are finite
     return keys[a] < keys[b] || (keys[a] == keys[b] && lighter(weights[a], weights[b]));
   });
-  auto center_of_trusted = [&] {
-    for (int64_t k = 0; k < rows; ++k) coefficients[k] = trusted[k] && finite[k] ? weights[k] : 0.0f;
-    weighted_mean(x, rows, dim, coefficients.data(), out, order.data());
+  bool trusted_are_finite = true;  // then the last centre is the result
+  auto center_of_trusted = [&](bool first) {
+    trusted_are_finite = true;
+    for (int64_t k = 0; k < rows; ++k) {
+      coefficients[k] = trusted[k] && finite[k] ? weights[k] : 0.0f;
+      trusted_are_finite = trusted_are_finite && (finite[k] || !trusted[k]);
+    }
+    weighted_mean(x, rows, dim, coefficients.data(), out, order.data(), first ? upcoming : nullptr);
   };
-  center_of_trusted();
+  center_of_trusted(true);  // prefetching the next inbox: the most time to arrive
   for (int64_t step = 0; step < f; ++step) {
     inbox_to_center(x, rows, dim, out, nullptr, squares.data(), nullptr);
     int64_t farthest = -1;
@@ -253,15 +265,18 @@ void outlier_scissor(const float* x, int64_t rows, int64_t dim, const float* wei
     }
     if (farthest < 0) break;
     trusted[farthest] = false;
-    center_of_trusted();
+    center_of_trusted(false);
   }
+  if (trusted_are_finite) return;  // the same coefficients, the same sum
   for (int64_t k = 0; k < rows; ++k) coefficients[k] = trusted[k] ? weights[k] : 0.0f;
   weighted_mean(x, rows, dim, coefficients.data(), out, order.data());
 }
 
-// Runs body(b) for b in [0, count) on the XLA thread pool and the calling thread.
-// The caller takes work too and waits only for work that has started, so tasks the pool
-// runs late (or never, when all its threads are busy) cannot deadlock it.
+// Runs body(b, next) for b in [0, count) on the XLA thread pool and the calling thread,
+// in chunks of consecutive b; `next` is the b the same thread runs after this one (-1 at
+// the end of a chunk), for prefetching. The caller takes work too and waits only for
+// work that has started, so tasks the pool runs late (or never, when all its threads
+// are busy) cannot deadlock it.
 template <typename Body>
 void parallel_for(ffi::ThreadPool& pool, int64_t count, Body body) {
   struct State {
@@ -270,25 +285,29 @@ void parallel_for(ffi::ThreadPool& pool, int64_t count, Body body) {
     std::mutex mutex;
     std::condition_variable all_done;
   };
+  const int64_t threads = std::max<int64_t>(pool.num_threads(), 1);
+  const int64_t size = std::max<int64_t>(1, count / (8 * threads));
+  const int64_t chunks = (count + size - 1) / size;
   auto state = std::make_shared<State>();
-  auto work = [state, count, body]() {
-    int64_t b;
-    while ((b = state->next.fetch_add(1)) < count) {
-      body(b);
-      if (state->finished.fetch_add(1) + 1 == count) {
+  auto work = [state, count, size, chunks, body]() {
+    int64_t chunk;
+    while ((chunk = state->next.fetch_add(1)) < chunks) {
+      const int64_t end = std::min(count, (chunk + 1) * size);
+      for (int64_t b = chunk * size; b < end; ++b) body(b, b + 1 < end ? b + 1 : -1);
+      if (state->finished.fetch_add(1) + 1 == chunks) {
         std::lock_guard<std::mutex> lock(state->mutex);
         state->all_done.notify_all();
       }
     }
   };
-  const int64_t helpers = std::min<int64_t>(pool.num_threads(), count) - 1;
+  const int64_t helpers = std::min(threads, chunks) - 1;
   for (int64_t t = 0; t < helpers; ++t) {
     auto task = work;
     pool.Schedule(std::move(task));
   }
   work();
   std::unique_lock<std::mutex> lock(state->mutex);
-  state->all_done.wait(lock, [&] { return state->finished.load() == count; });
+  state->all_done.wait(lock, [&] { return state->finished.load() == chunks; });
 }
 
 // The batch (leading) axes of the operands of one call: under vmap ("expand_dims") each
@@ -355,7 +374,7 @@ ffi::Error PairSumsImpl(ffi::ThreadPool pool, ffi::Buffer<ffi::F32> x,
   const float* u = direction.typed_data();
   float* sums = pair_sums->typed_data();
   float* proj = projections->typed_data();
-  parallel_for(pool, inboxes, [=](int64_t b) {
+  parallel_for(pool, inboxes, [=](int64_t b, int64_t) {
     inbox_pairs(data + b * rows * dim, rows, dim, u, sums + b * pairs, proj + b * rows);
   });
   return ffi::Error::Success();
@@ -377,7 +396,7 @@ ffi::Error CenterSumsImpl(ffi::ThreadPool pool, ffi::Buffer<ffi::F32> x,
   const float* u = direction.typed_data();
   float* sq = squares->typed_data();
   float* proj = projections->typed_data();
-  parallel_for(pool, at.count(), [=, &at](int64_t b) {
+  parallel_for(pool, at.count(), [=, &at](int64_t b, int64_t) {
     const float* inbox = data + at.index(0, b) * rows * dim;
     const float* around = around_own ? inbox : c + at.index(1, b) * dim;
     std::vector<double> totals(2 * rows);
@@ -409,11 +428,12 @@ ffi::Error ReweightedImpl(ffi::ThreadPool pool, ffi::Buffer<ffi::F32> x,
   const float* s = start.typed_data();
   const float* p = parameter.typed_data();
   float* z = out->typed_data();
-  parallel_for(pool, at.count(), [=, &at](int64_t b) {
+  parallel_for(pool, at.count(), [=, &at](int64_t b, int64_t next) {
     const float* inbox = data + at.index(0, b) * rows * dim;
     const float* from = from_own ? inbox : s + at.index(2, b) * dim;
+    const float* upcoming = next < 0 ? nullptr : data + at.index(0, next) * rows * dim;
     reweighted(inbox, rows, dim, w + at.index(1, b) * rows, from, p[at.index(3, b)], iterations,
-               kind, z + b * dim);
+               kind, z + b * dim, upcoming);
   });
   return ffi::Error::Success();
 }
@@ -435,9 +455,11 @@ ffi::Error OutlierScissorImpl(ffi::ThreadPool pool, ffi::Buffer<ffi::F32> x,
   const int32_t* scissored = f.typed_data();
   const float* u = direction.typed_data();
   float* result = out->typed_data();
-  parallel_for(pool, at.count(), [=, &at](int64_t b) {
+  parallel_for(pool, at.count(), [=, &at](int64_t b, int64_t next) {
+    const float* upcoming = next < 0 ? nullptr : data + at.index(0, next) * rows * dim;
     outlier_scissor(data + at.index(0, b) * rows * dim, rows, dim, w + at.index(1, b) * rows,
-                    valid + at.index(2, b) * rows, scissored[at.index(3, b)], u, result + b * dim);
+                    valid + at.index(2, b) * rows, scissored[at.index(3, b)], u, result + b * dim,
+                    upcoming);
   });
   return ffi::Error::Success();
 }
