@@ -12,6 +12,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from . import aggregators as agg
+from .aggregators import _native
 from .testing import largest_f
 
 #: Hyperparameters used for the rules in the benchmark (defaults otherwise).
@@ -137,9 +138,11 @@ def _fmt(value: float, digits: int) -> str:
 
 
 def machine_summary() -> str:
-    """One line naming the machine the numbers came from."""
+    """One line naming the machine the numbers came from, and whether the distance rules
+    ran on the native CPU kernels (``decentral.aggregators._native``)."""
     device = jax.devices()[0]
-    return f"{platform.machine()}, {os.cpu_count()} cores, JAX {jax.__version__} on {device.platform}"
+    native = "native CPU kernels" if device.platform == "cpu" and _native.available() else "portable JAX code"
+    return f"{platform.machine()}, {os.cpu_count()} cores, JAX {jax.__version__} on {device.platform}, {native}"
 
 
 def format_table(timings: list[RuleTiming], *, nodes, inbox, dim, block) -> str:
