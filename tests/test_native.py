@@ -213,6 +213,33 @@ def test_every_rule_gives_the_same_result_by_either_path(name, monkeypatch):
     _assert_close(native, portable)
 
 
+@pytest.mark.parametrize("name", ["nna", "ios", "cge", "clip", "arc"])
+def test_a_rule_differentiates_through_its_portable_code(name, monkeypatch):
+    """The kernels have no derivatives: an attack that differentiates through a rule gets
+    the portable code's (rules whose portable code is differentiable)."""
+    x = jnp.asarray(np.random.default_rng(6).normal(size=(7, 40)), jnp.float32)
+    rule = agg.AGGREGATORS[name]()
+
+    def gradient():
+        loss = lambda x: jnp.sum(jnp.square(_first(rule(x, f=1))))  # noqa: E731
+        return jax.jit(jax.grad(loss))(x)
+
+    native = gradient()
+    monkeypatch.setattr(_native, "available", lambda: False)
+    jax.clear_caches()
+    try:
+        portable = gradient()
+    finally:
+        jax.clear_caches()
+    assert np.all(np.isfinite(native)) and np.any(native != 0)
+    _assert_close(native, portable)
+
+
+def _first(output):
+    """A rule's output, or a pre-aggregator's rows."""
+    return output[0] if isinstance(output, tuple) else output
+
+
 # --------------------------------------------------------------------------- building
 
 _KRUM = textwrap.dedent(

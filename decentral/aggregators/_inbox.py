@@ -475,10 +475,21 @@ def on_cpu_natively(native, portable):
     Both take the same arguments and give the same results (up to float32 summation
     order; ``tests/test_native.py``). The choice is made when the program is lowered for
     its device (``jax.lax.platform_dependent``): on a GPU the portable code runs.
+    Derivatives (an attack differentiating through a rule) are the portable code's: the
+    kernels have none.
     """
     if not _native.available():
         return portable
-    return lambda *args: jax.lax.platform_dependent(*args, cpu=native, default=portable)
+
+    @jax.custom_jvp
+    def call(*args):
+        return jax.lax.platform_dependent(*args, cpu=native, default=portable)
+
+    @call.defjvp
+    def _portable_derivative(primals, tangents):
+        return jax.jvp(portable, primals, tangents)
+
+    return call
 
 
 def _native_geometry_sums(x):
