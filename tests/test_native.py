@@ -41,7 +41,7 @@ def _on_the_cpu():
 def test_the_kernels_build_wherever_a_compiler_is_found():
     assert _native._compiler() is not None
     assert _native.available()
-    assert _native.library_path(_native._compiler()).exists()
+    assert list(_native.library_path(_native._compiler()).parent.glob("kernels-*.so"))
 
 
 def _inboxes(nodes, size, dim, seed=0):

@@ -476,7 +476,9 @@ def on_cpu_natively(native, portable):
     order; ``tests/test_native.py``). The choice is made when the program is lowered for
     its device (``jax.lax.platform_dependent``): on a GPU the portable code runs.
     Derivatives (an attack differentiating through a rule) are the portable code's: the
-    kernels have none.
+    kernels have none. The kernels compute in float32: inboxes of another dtype
+    (float64 under ``jax_enable_x64``, float16) take the portable code. ``args[0]`` is
+    the inbox.
     """
     if not _native.available():
         return portable
@@ -489,7 +491,7 @@ def on_cpu_natively(native, portable):
     def _portable_derivative(primals, tangents):
         return jax.jvp(portable, primals, tangents)
 
-    return call
+    return lambda x, *args: (call if jnp.result_type(x) == jnp.float32 else portable)(x, *args)
 
 
 def _native_geometry_sums(x):

@@ -120,55 +120,86 @@ void inbox_to_center(const float* x, int64_t rows, int64_t dim, const float* cen
   }
 }
 
-// out[c] = base[c] + sum_k coefficients[k] * (x_k[c] - offset[c]) over the rows whose
-// coefficient is not 0 (the others, possibly NaN or inf, are skipped), summed in row
-// order or in `order` (a permutation of the rows); `offset` or `base` may be null
-// (zero). out may alias offset or base. `upcoming`, if given, is the next inbox this
-// thread will read (same shape): it is prefetched meanwhile, so that its first pass
-// finds it in cache instead of waiting for memory.
-void combine_rows(const float* x, int64_t rows, int64_t dim, const float* coefficients,
-                  const float* offset, const float* base, float* out,
-                  const int64_t* order = nullptr, const float* upcoming = nullptr) {
+// The rows whose coefficient is not 0, in row order or in `order` (a permutation).
+std::vector<int64_t> used_rows(const float* coefficients, int64_t rows, const int64_t* order) {
   std::vector<int64_t> used;
   for (int64_t i = 0; i < rows; ++i) {
     const int64_t k = order ? order[i] : i;
     if (coefficients[k] != 0.0f) used.push_back(k);
   }
-  const Vector zero = {};
-  auto at = [&](const float* p, int64_t c) { return p ? load(p + c) : zero; };
+  return used;
+}
+
+// out[c] = base[c] + sum_k coefficients[k] * (x_k[c] - offset[c]) over the `used` rows
+// (the others, possibly NaN or inf, are skipped), summed in that order; kOffset false:
+// no offset, base 0. Columns [0, width) of rows `stride` apart; out may alias offset or
+// base. `upcoming`, if given, is the next inbox this thread will read (same layout): it
+// is prefetched meanwhile, so that its first pass finds it in cache.
+template <bool kOffset>
+void combine_rows(const float* x, const std::vector<int64_t>& used, int64_t rows, int64_t stride,
+                  int64_t width, const float* coefficients, const float* offset,
+                  const float* base, float* out, const float* upcoming) {
   int64_t c = 0;
-  for (; c + 4 * kLanes <= dim; c += 4 * kLanes) {  // four independent sums
-    Vector s[4] = {}, shift[4];
-    for (int v = 0; v < 4; ++v) shift[v] = at(offset, c + v * kLanes);
+  for (; c + 4 * kLanes <= width; c += 4 * kLanes) {  // four independent sums
+    Vector s[4] = {}, shift[4] = {};
+    if (kOffset)
+      for (int v = 0; v < 4; ++v) shift[v] = load(offset + c + v * kLanes);
     if (upcoming)
       for (int64_t k = 0; k < rows; ++k)
-        for (int v = 0; v < 4; ++v) __builtin_prefetch(upcoming + k * dim + c + v * kLanes);
+        for (int v = 0; v < 4; ++v) __builtin_prefetch(upcoming + k * stride + c + v * kLanes);
     for (int64_t k : used) {
-      const float* row = x + k * dim + c;
-      for (int v = 0; v < 4; ++v) s[v] += coefficients[k] * (load(row + v * kLanes) - shift[v]);
+      const float* row = x + k * stride + c;
+      for (int v = 0; v < 4; ++v)
+        s[v] += coefficients[k] * (kOffset ? load(row + v * kLanes) - shift[v] : load(row + v * kLanes));
     }
     for (int v = 0; v < 4; ++v) {
-      const Vector result = at(base, c + v * kLanes) + s[v];
+      const Vector result = kOffset ? load(base + c + v * kLanes) + s[v] : s[v];
       __builtin_memcpy(out + c + v * kLanes, &result, sizeof result);
     }
   }
-  for (; c < dim; ++c) {
-    const float shift = offset ? offset[c] : 0.0f;
+  for (; c < width; ++c) {
     float s = 0.0f;
-    for (int64_t k : used) s += coefficients[k] * (x[k * dim + c] - shift);
-    out[c] = (base ? base[c] : 0.0f) + s;
+    for (int64_t k : used) s += coefficients[k] * (x[k * stride + c] - (kOffset ? offset[c] : 0.0f));
+    out[c] = (kOffset ? base[c] : 0.0f) + s;
   }
 }
 
-// sum_k coefficients[k] x_k / sum_k coefficients[k] (0 where the sum is 0) into `out`,
-// summed in row order or in `order`.
-void weighted_mean(const float* x, int64_t rows, int64_t dim, const float* coefficients,
-                   float* out, const int64_t* order = nullptr, const float* upcoming = nullptr) {
+// A new centre and every row's squared distance to it, in one pass over the inbox:
+//   out = (base + sum_k coefficients[k] (x_k - offset)) / divisor  (combine_rows)
+//   squares[k] = sum_c (x_k[c] - out[c])^2
+// A column of the centre depends only on the same column of the rows, so each block of
+// columns is combined, then compared with every row while it is still in L1. With
+// `squares` null, the centre only; offset and base are both given or both null. out may
+// alias offset or base.
+void center_and_distances(const float* x, int64_t rows, int64_t dim, const float* coefficients,
+                          const float* offset, const float* base, float divisor, float* out,
+                          const int64_t* order, const float* upcoming, double* squares) {
+  if (squares) std::fill(squares, squares + rows, 0.0);
+  const std::vector<int64_t> used = used_rows(coefficients, rows, order);
+  for (int64_t start = 0; start < dim; start += kBlock) {
+    const int64_t width = std::min(kBlock, dim - start);
+    float* block = out + start;
+    const float* prefetched = upcoming ? upcoming + start : nullptr;
+    if (offset) {
+      combine_rows<true>(x + start, used, rows, dim, width, coefficients, offset + start,
+                         base + start, block, prefetched);
+    } else {
+      combine_rows<false>(x + start, used, rows, dim, width, coefficients, nullptr, nullptr,
+                          block, prefetched);
+    }
+    if (divisor != 1.0f)
+      for (int64_t c = 0; c < width; ++c) block[c] /= divisor;
+    if (squares)
+      for (int64_t k = 0; k < rows; ++k) squares[k] += block_squares(x + k * dim + start, block, width);
+  }
+}
+
+// The divisor of a weighted mean: sum_k coefficients[k] (in row order or `order`), or 1
+// where that is 0 (the mean is then 0).
+float mean_divisor(const float* coefficients, int64_t rows, const int64_t* order) {
   float total = 0.0f;
   for (int64_t i = 0; i < rows; ++i) total += coefficients[order ? order[i] : i];
-  combine_rows(x, rows, dim, coefficients, nullptr, nullptr, out, order, upcoming);
-  const float divisor = total > 0.0f ? total : 1.0f;
-  for (int64_t c = 0; c < dim; ++c) out[c] /= divisor;
+  return total > 0.0f ? total : 1.0f;
 }
 
 enum Reweighting : int64_t { kClipping = 0, kWeiszfeld = 1 };
@@ -180,14 +211,16 @@ enum Reweighting : int64_t { kClipping = 0, kWeiszfeld = 1 };
 //     z <- z + sum_k w_k min(1, radius / d_k) (x_k - z)
 //   kWeiszfeld (smoothed Weiszfeld, smoothing = parameter):
 //     z <- sum_k b_k x_k / sum_k b_k,  b_k = w_k / max(smoothing, d_k)  (0 if the sum is 0)
+// One pass over the inbox per step (center_and_distances), and one for the first
+// distances.
 void reweighted(const float* x, int64_t rows, int64_t dim, const float* weights,
                 const float* start, float parameter, int64_t iterations, int64_t kind,
                 float* z, const float* upcoming) {
   std::copy(start, start + dim, z);
   std::vector<double> squares(rows);
   std::vector<float> coefficients(rows);
+  inbox_to_center(x, rows, dim, z, nullptr, squares.data(), nullptr);
   for (int64_t step = 0; step < iterations; ++step) {
-    inbox_to_center(x, rows, dim, z, nullptr, squares.data(), nullptr);
     for (int64_t k = 0; k < rows; ++k) {
       const float distance = std::sqrt(static_cast<float>(squares[k]));
       float coefficient = 0.0f;
@@ -201,10 +234,14 @@ void reweighted(const float* x, int64_t rows, int64_t dim, const float* weights,
       coefficients[k] = coefficient;
     }
     const float* prefetched = step == 0 ? upcoming : nullptr;  // the most time to arrive
+    double* next_squares = step + 1 < iterations ? squares.data() : nullptr;
     if (kind == kClipping) {
-      combine_rows(x, rows, dim, coefficients.data(), z, z, z, nullptr, prefetched);
+      center_and_distances(x, rows, dim, coefficients.data(), z, z, 1.0f, z, nullptr, prefetched,
+                           next_squares);
     } else {
-      weighted_mean(x, rows, dim, coefficients.data(), z, nullptr, prefetched);
+      center_and_distances(x, rows, dim, coefficients.data(), nullptr, nullptr,
+                           mean_divisor(coefficients.data(), rows, nullptr), z, nullptr,
+                           prefetched, next_squares);
     }
   }
 }
@@ -236,18 +273,22 @@ void outlier_scissor(const float* x, int64_t rows, int64_t dim, const float* wei
   std::stable_sort(order.begin(), order.end(), [&](int64_t a, int64_t b) {  // keys are finite
     return keys[a] < keys[b] || (keys[a] == keys[b] && lighter(weights[a], weights[b]));
   });
-  bool trusted_are_finite = true;  // then the last centre is the result
-  auto center_of_trusted = [&](bool first) {
-    trusted_are_finite = true;
+  // The weighted mean of the trusted finite rows, and (unless `last`) every row's squared
+  // distance to it. Returns whether every trusted row is finite.
+  auto center_of_trusted = [&](bool first, bool last) {
+    bool trusted_are_finite = true;
     for (int64_t k = 0; k < rows; ++k) {
       coefficients[k] = trusted[k] && finite[k] ? weights[k] : 0.0f;
       trusted_are_finite = trusted_are_finite && (finite[k] || !trusted[k]);
     }
-    weighted_mean(x, rows, dim, coefficients.data(), out, order.data(), first ? upcoming : nullptr);
+    center_and_distances(x, rows, dim, coefficients.data(), nullptr, nullptr,
+                         mean_divisor(coefficients.data(), rows, order.data()), out, order.data(),
+                         first ? upcoming : nullptr,  // the most time to arrive
+                         last ? nullptr : squares.data());
+    return trusted_are_finite;
   };
-  center_of_trusted(true);  // prefetching the next inbox: the most time to arrive
+  bool trusted_are_finite = center_of_trusted(true, f == 0);
   for (int64_t step = 0; step < f; ++step) {
-    inbox_to_center(x, rows, dim, out, nullptr, squares.data(), nullptr);
     int64_t farthest = -1;
     float farthest_distance = 0.0f;
     for (int64_t k = 1; k < rows; ++k) {
@@ -265,11 +306,13 @@ void outlier_scissor(const float* x, int64_t rows, int64_t dim, const float* wei
     }
     if (farthest < 0) break;
     trusted[farthest] = false;
-    center_of_trusted(false);
+    trusted_are_finite = center_of_trusted(false, step + 1 == f);
   }
   if (trusted_are_finite) return;  // the same coefficients, the same sum
   for (int64_t k = 0; k < rows; ++k) coefficients[k] = trusted[k] ? weights[k] : 0.0f;
-  weighted_mean(x, rows, dim, coefficients.data(), out, order.data());
+  center_and_distances(x, rows, dim, coefficients.data(), nullptr, nullptr,
+                       mean_divisor(coefficients.data(), rows, order.data()), out, order.data(),
+                       nullptr, nullptr);
 }
 
 // Runs body(b, next) for b in [0, count) on the XLA thread pool and the calling thread,
@@ -368,7 +411,8 @@ ffi::Error PairSumsImpl(ffi::ThreadPool pool, ffi::Buffer<ffi::F32> x,
                         ffi::ResultBuffer<ffi::F32> projections) {
   int64_t rows, dim;
   if (auto error = inbox_shape(x.dimensions(), rows, dim); error.failure()) return error;
-  const int64_t inboxes = x.element_count() / std::max<int64_t>(rows * dim, 1);
+  int64_t inboxes = 1;
+  for (int64_t size : batch_shape(x.dimensions(), 2)) inboxes *= size;
   const int64_t pairs = rows * (rows - 1) / 2;
   const float* data = x.typed_data();
   const float* u = direction.typed_data();
