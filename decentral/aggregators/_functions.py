@@ -371,6 +371,12 @@ def ios(x, *, f=0, mask=None, weights=None, key=None):
     S = valid rows; f times: mu = weighted mean over S, remove the row j != 0 of S farthest
     from mu. Returns the weighted mean over S.
 
+    Equally far rows: the one with the larger ``tie_key``, then the heavier, goes first.
+    On CPU (the native kernel) the means are summed in an order fixed by the rows'
+    values, so an exact tie in distance is decided the same way whatever the inbox
+    order; the portable code (a GPU, or no C++ compiler) sums in row order and may
+    decide such a tie by float32 rounding.
+
     Tolerates:
         up to f non-finite rows: they are infinitely far from any centre and removed first.
 
