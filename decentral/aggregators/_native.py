@@ -45,6 +45,7 @@ from pathlib import Path
 
 import jax
 import jax.numpy as jnp
+import jaxlib
 import numpy as np
 
 SOURCE = Path(__file__).with_name("_native.cc")
@@ -58,6 +59,9 @@ _TARGETS = {
     "reweighted": "DecentralReweighted",
     "outlier_scissor": "DecentralOutlierScissor",
 }
+
+#: Seconds a build may take (about 10 here) before the portable code is used instead.
+BUILD_TIMEOUT = 300
 
 #: ``reweighted`` kinds (``kind`` attribute of the kernel).
 CLIPPING, WEISZFELD = 0, 1
@@ -81,8 +85,6 @@ def _cpu_signature() -> str:
 
 def library_path(compiler: str) -> Path:
     """Where the compiled kernels for this source, compiler, jaxlib and CPU are kept."""
-    import jaxlib
-
     digest = hashlib.sha256()
     for part in (SOURCE.read_bytes(), compiler.encode(), " ".join(FLAGS).encode(), jaxlib.__version__.encode(), _cpu_signature().encode()):
         digest.update(part)
@@ -96,7 +98,10 @@ def _build(compiler: str, target: Path) -> None:
     with tempfile.TemporaryDirectory(dir=target.parent) as scratch:
         partial = Path(scratch) / target.name
         command = [compiler, *FLAGS, f"-I{jax.ffi.include_dir()}", str(SOURCE), "-o", str(partial)]
-        done = subprocess.run(command, capture_output=True, text=True)
+        try:
+            done = subprocess.run(command, capture_output=True, text=True, timeout=BUILD_TIMEOUT)
+        except subprocess.TimeoutExpired:
+            raise RuntimeError(f"`{' '.join(command)}` took over {BUILD_TIMEOUT} s") from None
         if done.returncode != 0:
             raise RuntimeError(f"`{' '.join(command)}` failed:\n{done.stderr.strip()[-2000:]}")
         os.replace(partial, target)
