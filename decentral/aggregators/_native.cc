@@ -6,13 +6,13 @@
 // two rows from L2), and runs each step of an iterative rule as separate passes over all
 // inboxes. These kernels take one inbox at a time (it stays in L2), in column blocks that
 // stay in L1, sum each output in 64 independent float lanes (four 512-bit vectors)
-// within a block and in double across blocks, and share the inboxes among the threads
-// of XLA's CPU pool. Each output depends only on the rows it is about, never on their
+// within a block and in double across blocks, run each step of an iterative rule in one
+// pass over the cached inbox, and share the inboxes among the threads of XLA's CPU pool. Each output depends only on the rows it is about, never on their
 // position in the inbox.
 
 #include <algorithm>
-#include <cmath>
 #include <atomic>
+#include <cmath>
 #include <condition_variable>
 #include <cstdint>
 #include <limits>
