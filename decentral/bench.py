@@ -76,9 +76,9 @@ def _time(fn, *args, repeats):
     return best
 
 
-def _time_rounds(fn, inboxes, f, keys, *, repeats):
+def _time_rounds(fn, inboxes, f, keys, output_shape, *, repeats):
     """Best wall time of one round, each call writing into the previous output's buffer."""
-    output = jax.block_until_ready(fn(inboxes, f, keys, jnp.zeros((inboxes.shape[0], inboxes.shape[2]), inboxes.dtype)))
+    output = jax.block_until_ready(fn(inboxes, f, keys, jnp.zeros(output_shape.shape, output_shape.dtype)))
     best = float("inf")
     for _ in range(repeats):
         start = time.perf_counter()
@@ -117,7 +117,7 @@ def bench_aggregators(
         fn = _aggregate_all(spec, block)
         output_shape = jax.ShapeDtypeStruct((nodes, dim), inboxes.dtype)
         compiled = fn.lower(inboxes, rule_f, keys, output_shape).compile()
-        seconds = _time_rounds(compiled, inboxes, rule_f, keys, repeats=repeats)
+        seconds = _time_rounds(compiled, inboxes, rule_f, keys, output_shape, repeats=repeats)
         mean_seconds = mean_seconds or seconds
         timings.append(
             RuleTiming(

@@ -243,10 +243,14 @@ def window_sum(sorted_rows, start, length):
     return jnp.sum(jnp.where((rank >= start) & (rank < start + length), sorted_rows, 0.0), axis=0)
 
 
+def mean_of_sum(total, length):
+    """``total / length``, with an empty ``length`` (0) counted as 1 (the sum is then 0)."""
+    return total / jnp.maximum(length, 1).astype(total.dtype)
+
+
 def window_mean(sorted_rows, start, length):
     """Mean of ``sorted_rows[start : start + length]``, per coordinate (see ``window_sum``)."""
-    total = window_sum(sorted_rows, start, length)
-    return total / jnp.maximum(length, 1).astype(total.dtype)
+    return mean_of_sum(window_sum(sorted_rows, start, length), length)
 
 
 def coordinate_median(sorted_values, count):

@@ -27,6 +27,7 @@ from ._inbox import (
     distances_to,
     finite_rows,
     inbox_geometry,
+    mean_of_sum,
     mix_rows,
     normalized_weights,
     on_cpu_natively,
@@ -118,7 +119,7 @@ def _mean_of_all_but_f_closest_to(sorted_values, count, f, center, middle_sum):
     """Mean of the ``count - f`` sorted values closest to ``center``, given the sum of the
     middle ranks ``[f, count - f)`` (``closest_window_sum``; needs ``count >= 2f + 1``)."""
     keep = count - f
-    return closest_window_sum(sorted_values, count, keep, center, middle_sum) / jnp.maximum(keep, 1).astype(jnp.float32)
+    return mean_of_sum(closest_window_sum(sorted_values, count, keep, center, middle_sum), keep)
 
 
 @rule_spec
@@ -144,7 +145,7 @@ class Phocas(Rule):
         del weights, key
         values = _sorted_valid(x, mask)
         middle_sum = window_sum(values, f, count - 2 * f)
-        trimmed_mean = middle_sum / jnp.maximum(count - 2 * f, 1).astype(jnp.float32)
+        trimmed_mean = mean_of_sum(middle_sum, count - 2 * f)
         return _mean_of_all_but_f_closest_to(values, count, f, trimmed_mean, middle_sum)
 
 
