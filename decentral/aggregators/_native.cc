@@ -194,12 +194,15 @@ void center_and_distances(const float* x, int64_t rows, int64_t dim, const float
   }
 }
 
-// The divisor of a weighted mean: sum_k coefficients[k] (in row order or `order`), or 1
-// where that is 0 (the mean is then 0).
-float mean_divisor(const float* coefficients, int64_t rows, const int64_t* order) {
+// out = sum_k coefficients[k] x_k / sum_k coefficients[k] (0 where that sum is 0), both
+// sums in row order or in `order`, and (unless `squares` is null) every row's squared
+// distance to it: center_and_distances for a weighted mean.
+void weighted_mean(const float* x, int64_t rows, int64_t dim, const float* coefficients,
+                   const int64_t* order, float* out, const float* upcoming, double* squares) {
   float total = 0.0f;
   for (int64_t i = 0; i < rows; ++i) total += coefficients[order ? order[i] : i];
-  return total > 0.0f ? total : 1.0f;
+  center_and_distances(x, rows, dim, coefficients, nullptr, nullptr, total > 0.0f ? total : 1.0f,
+                       out, order, upcoming, squares);
 }
 
 enum Reweighting : int64_t { kClipping = 0, kWeiszfeld = 1 };
@@ -239,9 +242,7 @@ void reweighted(const float* x, int64_t rows, int64_t dim, const float* weights,
       center_and_distances(x, rows, dim, coefficients.data(), z, z, 1.0f, z, nullptr, prefetched,
                            next_squares);
     } else {
-      center_and_distances(x, rows, dim, coefficients.data(), nullptr, nullptr,
-                           mean_divisor(coefficients.data(), rows, nullptr), z, nullptr,
-                           prefetched, next_squares);
+      weighted_mean(x, rows, dim, coefficients.data(), nullptr, z, prefetched, next_squares);
     }
   }
 }
@@ -281,10 +282,9 @@ void outlier_scissor(const float* x, int64_t rows, int64_t dim, const float* wei
       coefficients[k] = trusted[k] && finite[k] ? weights[k] : 0.0f;
       trusted_are_finite = trusted_are_finite && (finite[k] || !trusted[k]);
     }
-    center_and_distances(x, rows, dim, coefficients.data(), nullptr, nullptr,
-                         mean_divisor(coefficients.data(), rows, order.data()), out, order.data(),
-                         first ? upcoming : nullptr,  // the most time to arrive
-                         last ? nullptr : squares.data());
+    weighted_mean(x, rows, dim, coefficients.data(), order.data(), out,
+                  first ? upcoming : nullptr,  // the most time to arrive
+                  last ? nullptr : squares.data());
     return trusted_are_finite;
   };
   bool trusted_are_finite = center_of_trusted(true, f == 0);
@@ -310,9 +310,7 @@ void outlier_scissor(const float* x, int64_t rows, int64_t dim, const float* wei
   }
   if (trusted_are_finite) return;  // the same coefficients, the same sum
   for (int64_t k = 0; k < rows; ++k) coefficients[k] = trusted[k] ? weights[k] : 0.0f;
-  center_and_distances(x, rows, dim, coefficients.data(), nullptr, nullptr,
-                       mean_divisor(coefficients.data(), rows, order.data()), out, order.data(),
-                       nullptr, nullptr);
+  weighted_mean(x, rows, dim, coefficients.data(), order.data(), out, nullptr, nullptr);
 }
 
 // Runs body(b, next) for b in [0, count) on the XLA thread pool and the calling thread,
