@@ -40,7 +40,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ._hints import build_from_registry
+from attacks._registry import build_from_registry
 
 __all__ = [
     "CIFAR10",
