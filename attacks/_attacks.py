@@ -1,7 +1,7 @@
 """The attacks, one spec each, and the :data:`ATTACKS` registry.
 
 Each spec's ``message(key, view, ctx)`` returns the Byzantine vector for one receiver;
-:class:`~attacks._spec.Attack` writes it into the valid Byzantine slots only. Notation in
+:class:`~attacks._base.Attack` writes it into the valid Byzantine slots only. Notation in
 the docstrings: H = the honest rows used for statistics (the receiver's valid honest rows,
 its own x_0 included, or every honest node with ``scope="global"``), mu and sigma their
 coordinate-wise mean and standard deviation (ddof=1), n the receiver's valid rows, f its
@@ -28,7 +28,7 @@ from ._math import (
     population_stats,
     with_rows,
 )
-from ._spec import ATTACKS, Attack, attack_spec, parameter
+from ._base import ATTACKS, Attack, attack_spec, parameter
 
 _SCOPES = ("local", "global")
 
