@@ -42,10 +42,16 @@ such as a rule spec is traced; bind the rule's ``f`` in it), and ``extra`` (a di
 ``params: f32[n, d]`` are every node's honest messages of the round (Byzantine rows
 ignored). ``spec.needs_population`` says whether to run them; the defaults return ``{}``.
 
-**Scenario checks.** ``needs_graph`` (``spectral``), ``needs_labels`` (``label_flip``:
-the engine calls ``LabelFlip.flip_labels(y, num_classes)`` on the Byzantine nodes' data)
-and ``needs_rule`` (optimal modes) are stated per spec; ``spec.check_scenario(graph=...,
-labels=..., rule=...)`` raises a ``ValueError`` at scenario build time.
+**Data poisoning.** ``spec.poisons`` names the parts of the Byzantine nodes' training data
+the attack poisons (a subset of ``{"inputs", "labels"}``; ``label_flip``: labels); while
+``spec.active(round)`` (``start_round <= round < stop_round``) they train on
+``spec.poison(x, y, num_classes)`` (``label_flip``: ``(x, num_classes - 1 - y)``). With
+empty ``poisons`` it returns ``(x, y)`` unchanged.
+
+**Scenario checks.** ``needs_graph`` (``spectral``), ``needs_labels`` (the attack poisons
+labels: ``label_flip``) and ``needs_rule`` (optimal modes) are stated per spec;
+``spec.check_scenario(graph=..., labels=..., rule=...)`` raises a ``ValueError`` at
+scenario build time.
 
 **Plug-ins.** ``register(name, spec)`` with an :class:`Attack` subclass (decorated with
 :func:`attack_spec`, defining ``message(key, view, ctx)``) or a function

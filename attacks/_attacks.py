@@ -235,7 +235,8 @@ class LabelFlip(Attack):
     """Label flipping (data poisoning): Byzantine nodes train honestly on labels y -> C - 1 - y.
 
     The message is the honest one (this spec leaves the inbox unchanged); the engine
-    applies :meth:`flip_labels` to the Byzantine nodes' data.
+    trains the Byzantine nodes on :meth:`poison` of their data (labels through
+    :meth:`flip_labels`, inputs as they are).
 
     References:
       He, Karimireddy, Jaggi, "Byzantine-robust decentralized learning via ClippedGossip",
@@ -243,12 +244,16 @@ class LabelFlip(Attack):
     """
 
     name: ClassVar[str] = "label_flip"
-    needs_labels: ClassVar[bool] = True
+    poisons: ClassVar[frozenset[str]] = frozenset({"labels"})
 
     @staticmethod
     def flip_labels(y, num_classes: int):
         """y -> num_classes - 1 - y (int labels, any shape)."""
         return num_classes - 1 - y
+
+    def poison(self, x, y, num_classes: int):
+        """``(x, num_classes - 1 - y)``: the inputs as they are, the labels flipped."""
+        return x, self.flip_labels(y, num_classes)
 
     def message(self, key, view, ctx):
         del key, ctx

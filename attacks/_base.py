@@ -47,7 +47,9 @@ class Attack:
     every Byzantine row) or one per row ``f32[K, d]``; the base class writes it into the
     valid Byzantine slots only, between ``start_round`` (included) and ``stop_round``
     (excluded). Attacks that use the whole population override ``prepare`` (and ``init``
-    for memory or graph-derived constants).
+    for memory or graph-derived constants). Data-poisoning attacks state what they poison
+    in ``poisons`` and override ``poison``: the engine trains the Byzantine nodes on
+    ``poison(x, y, num_classes)`` while ``active(round)``.
 
     Common fields:
       start_round, stop_round: traced ints; outside ``[start_round, stop_round)`` the
@@ -64,8 +66,10 @@ class Attack:
     name: ClassVar[str] = ""
     #: The attack needs the graph's edges (``Graph.edges``) at ``init``.
     needs_graph: ClassVar[bool] = False
-    #: The attack poisons data: the engine must give the Byzantine nodes labels to flip.
-    needs_labels: ClassVar[bool] = False
+    #: The parts of the Byzantine nodes' training data the attack poisons, a subset of
+    #: ``{"inputs", "labels"}`` (``label_flip``: labels; a backdoor attack poisons inputs
+    #: too). Empty: the Byzantine nodes train on their own data, and ``poison`` returns it.
+    poisons: ClassVar[frozenset[str]] = frozenset()
     #: The message is random (a key is used).
     randomized: ClassVar[bool] = False
     #: On finite inputs the Byzantine rows are finite.
@@ -82,6 +86,11 @@ class Attack:
         return bool(getattr(self, "optimal", False))
 
     @property
+    def needs_labels(self) -> bool:
+        """The scenario's data must have class labels: the attack poisons them."""
+        return "labels" in self.poisons
+
+    @property
     def needs_population(self) -> bool:
         """``init`` needs the population's honest mask and ``prepare`` must run every round."""
         return getattr(self, "scope", "local") == "global"
@@ -95,7 +104,7 @@ class Attack:
 
         Args:
           graph: the scenario has a graph (edges) to pass to ``init``.
-          labels: the scenario's data has class labels the engine can flip.
+          labels: the scenario's data has class labels the attack can poison.
           rule: the engine passes the receivers' rule as ``ctx.rule``.
         """
         if self.needs_graph and not graph:
@@ -156,6 +165,22 @@ class Attack:
 
         return population_stats(honest_params, state["honest"]), state
 
+    # ----------------------------------------------------------------- rounds and training data
+
+    def active(self, round_):
+        """Traced bool: the attack acts in round ``round_``, i.e. ``start_round <= round_ < stop_round``."""
+        round_ = jnp.asarray(round_, jnp.int32)
+        return (round_ >= self.start_round) & (round_ < self.stop_round)
+
+    def poison(self, x, y, num_classes: int):
+        """``(x, y)``: the training data the Byzantine nodes train on while the attack is
+        active, from their own inputs ``x`` and int labels ``y`` (``num_classes`` classes).
+
+        Only the parts named in ``poisons`` change; the default returns ``(x, y)`` as given.
+        """
+        del num_classes
+        return x, y
+
     # ----------------------------------------------------------------- the attack
 
     def message(self, key, view: View, ctx: Context):
@@ -184,8 +209,7 @@ class Attack:
         """
         ctx = Context() if ctx is None else ctx
         view = make_view(inbox, byz_slot, mask, weights, attack=self.name)
-        round_ = jnp.asarray(ctx.round, jnp.int32)
-        active = (round_ >= self.start_round) & (round_ < self.stop_round)
+        active = self.active(ctx.round)
         rows, keep = self.rewrite(key, view, ctx)
         write = view.byzantine & active
         out = jnp.where(write[:, None], rows.astype(view.inbox.dtype), view.inbox)
