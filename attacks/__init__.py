@@ -42,10 +42,16 @@ such as a rule spec is traced; bind the rule's ``f`` in it), and ``extra`` (a di
 ``params: f32[n, d]`` are every node's honest messages of the round (Byzantine rows
 ignored). ``spec.needs_population`` says whether to run them; the defaults return ``{}``.
 
-**Scenario checks.** ``needs_graph`` (``spectral``), ``needs_labels`` (``label_flip``:
-the engine calls ``LabelFlip.flip_labels(y, num_classes)`` on the Byzantine nodes' data)
-and ``needs_rule`` (optimal modes) are stated per spec; ``spec.check_scenario(graph=...,
-labels=..., rule=...)`` raises a ``ValueError`` at scenario build time.
+**Data poisoning.** ``spec.poisons`` names the parts of the Byzantine nodes' training data
+the attack poisons (a subset of ``{"inputs", "labels"}``; ``label_flip``: labels); while
+``spec.active(round)`` (``start_round <= round < stop_round``) they train on
+``spec.poison(x, y, num_classes)`` (``label_flip``: ``(x, num_classes - 1 - y)``). With
+empty ``poisons`` it returns ``(x, y)`` unchanged.
+
+**Scenario checks.** ``needs_graph`` (``spectral``), ``needs_labels`` (the attack poisons
+labels: ``label_flip``) and ``needs_rule`` (optimal modes) are stated per spec;
+``spec.check_scenario(graph=..., labels=..., rule=...)`` raises a ``ValueError`` at
+scenario build time.
 
 **Plug-ins.** ``register(name, spec)`` with an :class:`Attack` subclass (decorated with
 :func:`attack_spec`, defining ``message(key, view, ctx)``) or a function
@@ -77,13 +83,13 @@ from ._attacks import Zero as Zero
 from ._math import alie_z as alie_z
 from ._math import best_scale as best_scale
 from ._math import fiedler_vector as fiedler_vector
-from ._spec import ATTACKS as ATTACKS
-from ._spec import Attack as Attack
-from ._spec import Context as Context
-from ._spec import Graph as Graph
-from ._spec import View as View
-from ._spec import apply as apply
-from ._spec import attack_spec as attack_spec
-from ._spec import parameter as parameter
-from ._spec import register as register
-from ._spec import resolve as resolve
+from ._base import ATTACKS as ATTACKS
+from ._base import Attack as Attack
+from ._base import apply as apply
+from ._base import attack_spec as attack_spec
+from ._base import parameter as parameter
+from ._base import register as register
+from ._base import resolve as resolve
+from ._view import Context as Context
+from ._view import Graph as Graph
+from ._view import View as View

@@ -1,7 +1,7 @@
 """The attacks, one spec each, and the :data:`ATTACKS` registry.
 
 Each spec's ``message(key, view, ctx)`` returns the Byzantine vector for one receiver;
-:class:`~attacks._spec.Attack` writes it into the valid Byzantine slots only. Notation in
+:class:`~attacks._base.Attack` writes it into the valid Byzantine slots only. Notation in
 the docstrings: H = the honest rows used for statistics (the receiver's valid honest rows,
 its own x_0 included, or every honest node with ``scope="global"``), mu and sigma their
 coordinate-wise mean and standard deviation (ddof=1), n the receiver's valid rows, f its
@@ -28,7 +28,7 @@ from ._math import (
     population_stats,
     with_rows,
 )
-from ._spec import ATTACKS, Attack, attack_spec, parameter
+from ._base import ATTACKS, Attack, attack_spec, parameter
 
 _SCOPES = ("local", "global")
 
@@ -235,7 +235,8 @@ class LabelFlip(Attack):
     """Label flipping (data poisoning): Byzantine nodes train honestly on labels y -> C - 1 - y.
 
     The message is the honest one (this spec leaves the inbox unchanged); the engine
-    applies :meth:`flip_labels` to the Byzantine nodes' data.
+    trains the Byzantine nodes on :meth:`poison` of their data (labels through
+    :meth:`flip_labels`, inputs as they are).
 
     References:
       He, Karimireddy, Jaggi, "Byzantine-robust decentralized learning via ClippedGossip",
@@ -243,12 +244,16 @@ class LabelFlip(Attack):
     """
 
     name: ClassVar[str] = "label_flip"
-    needs_labels: ClassVar[bool] = True
+    poisons: ClassVar[frozenset[str]] = frozenset({"labels"})
 
     @staticmethod
     def flip_labels(y, num_classes: int):
         """y -> num_classes - 1 - y (int labels, any shape)."""
         return num_classes - 1 - y
+
+    def poison(self, x, y, num_classes: int):
+        """``(x, num_classes - 1 - y)``: the inputs as they are, the labels flipped."""
+        return x, self.flip_labels(y, num_classes)
 
     def message(self, key, view, ctx):
         del key, ctx

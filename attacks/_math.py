@@ -2,7 +2,7 @@
 selection, and the Fiedler vector of the honest graph.
 
 Everything except :func:`fiedler_vector` (host-side numpy) works on one receiver's
-:class:`~attacks._spec.View` and is written to be ``vmap``ped over receivers.
+:class:`~attacks._view.View` and is written to be ``vmap``ped over receivers.
 """
 
 from __future__ import annotations

@@ -32,7 +32,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ._spec import Attack, Context, Graph, apply
+from ._base import Attack, apply
+from ._view import Context, Graph
 
 __all__ = ["CHECKS", "Case", "check_attack", "make_case", "masked_mean_rule"]
 

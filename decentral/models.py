@@ -29,7 +29,7 @@ from typing import Any, ClassVar
 import jax
 import jax.numpy as jnp
 
-from ._hints import build_from_registry
+from attacks._registry import build_from_registry
 
 Params = Any
 

@@ -26,8 +26,7 @@ from matplotlib.figure import Figure
 from matplotlib.patches import Patch, Rectangle
 
 import topologies
-
-from ._hints import did_you_mean
+from attacks._registry import did_you_mean
 
 #: The file formats `save` writes; the first two are the default.
 FORMATS = ("png", "svg", "pdf")

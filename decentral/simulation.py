@@ -38,9 +38,9 @@ import optax
 
 import attacks
 import topologies
+from attacks._registry import did_you_mean
 
 from . import aggregators
-from ._hints import did_you_mean
 from .data import make_dataset, sample_batch
 from .models import make_model
 from .network import from_graph, from_schedule

@@ -1,4 +1,7 @@
-"""Rule specs: frozen dataclasses registered as JAX pytrees, and their registry.
+"""Rule specs: the base class, chains, and the registry of rules (:data:`AGGREGATORS`).
+
+Specs are frozen dataclasses registered as JAX pytrees; the field checks, the pytree
+registration and the registry's machinery are shared with attacks (``attacks._registry``).
 
 A spec holds a rule's hyperparameters. Numeric ones are pytree data (traced, so sweeping a
 radius never recompiles); structural ones (iterations, variant) are static. ``f`` is not a
@@ -8,53 +11,18 @@ hyperparameter: the engine passes it per node at call time.
 from __future__ import annotations
 
 import dataclasses
-import importlib
-import inspect
 from collections.abc import Callable
 from typing import Any, ClassVar
 
 import jax
 import jax.numpy as jnp
-import numpy as np
 
-from .._hints import did_you_mean
+from attacks._registry import FieldChecks, Registry, spec_pytree
+from attacks._registry import spec_field as hyperparameter
+
 from ._inbox import check_requirement, prepare
 
-
-def hyperparameter(default, *, static=False, choices=None, minimum=None, positive=False, optional=False):
-    """Declare a spec field: ``static`` ones are compile-time constants, others are traced.
-
-    ``choices``/``minimum``/``positive`` are checked when the spec is built from concrete
-    values, so a bad config fails before compilation. ``optional`` allows ``None``.
-    """
-    meta = {"static": static, "choices": choices, "minimum": minimum, "positive": positive, "optional": optional}
-    return dataclasses.field(default=default, metadata=meta)
-
-
-def _validate_field(rule: str, field: dataclasses.Field, value) -> None:
-    meta = field.metadata
-    if value is None:
-        if meta.get("optional"):
-            return
-        raise ValueError(f"{rule}: hyperparameter {field.name!r} is required (got None).")
-    if isinstance(value, jax.core.Tracer) or np.ndim(value) != 0:
-        return  # traced values and arrays (e.g. a starting point) are checked by shape at call time
-    if meta.get("choices") is not None:
-        if value not in meta["choices"]:
-            raise ValueError(f"{rule}: {field.name}={value!r} is not one of {list(meta['choices'])}.")
-        return
-    if isinstance(value, str | bool):
-        if meta.get("static"):
-            return
-        raise ValueError(f"{rule}: hyperparameter {field.name!r} must be a number, got {value!r}.")
-    if not np.isscalar(value) and not isinstance(value, np.ndarray | jax.Array):
-        raise ValueError(f"{rule}: hyperparameter {field.name!r} must be a number, got {value!r}.")
-    if meta.get("positive") and not value > 0:
-        raise ValueError(f"{rule}: hyperparameter {field.name!r} must be > 0, got {value!r}.")
-    if meta.get("minimum") is not None and value < meta["minimum"]:
-        raise ValueError(f"{rule}: hyperparameter {field.name!r} must be >= {meta['minimum']}, got {value!r}.")
-    if meta.get("static") and int(value) != value:
-        raise ValueError(f"{rule}: hyperparameter {field.name!r} must be an integer, got {value!r}.")
+_CHECKS = FieldChecks("hyperparameter")
 
 
 def _where(inbox_size: int, node: int | None) -> str:
@@ -86,8 +54,7 @@ class Rule:
     tolerates_nonfinite: ClassVar[bool] = True
 
     def __post_init__(self):
-        for field in dataclasses.fields(self):
-            _validate_field(self.name, field, getattr(self, field.name))
+        _CHECKS.validate(self)
 
     def required_count(self, f):
         """Valid rows needed for ``f`` (traced or concrete); instances may depend on fields."""
@@ -137,22 +104,7 @@ def rule_spec(cls):
     across such classes, so ``lax.cond`` could silently pick the wrong rule).
     Unflattening bypasses ``__init__``: validation runs on concrete values only.
     """
-    cls = dataclasses.dataclass(frozen=True)(cls)
-    fields = dataclasses.fields(cls)
-    data = tuple(fl.name for fl in fields if not fl.metadata.get("static"))
-    meta = tuple(fl.name for fl in fields if fl.metadata.get("static"))
-
-    def flatten(spec):
-        return [getattr(spec, name) for name in data], tuple(getattr(spec, name) for name in meta)
-
-    def unflatten(aux, children):
-        spec = object.__new__(cls)
-        for name, value in (*zip(data, children), *zip(meta, aux)):
-            object.__setattr__(spec, name, value)
-        return spec
-
-    jax.tree_util.register_pytree_node(cls, flatten, unflatten)
-    return cls
+    return spec_pytree(cls, kw_only=False, keyed=False)
 
 
 # --------------------------------------------------------------------------- chains
@@ -244,8 +196,38 @@ class Chain(Rule):
 AGGREGATORS: dict[str, type[Rule]] = {}
 
 
-def _unknown(kind: str, name: str, valid) -> ValueError:
-    return ValueError(f"Unknown {kind} {name!r}.{did_you_mean(name, valid)} Valid names: {', '.join(sorted(valid))}.")
+def _function_members(function, own, *, min_count: Callable | None = None, preaggregator: bool = False) -> dict:
+    """The class attributes of a rule spec calling ``function`` with its hyperparameters."""
+    del own  # every field of such a spec is one of the function's hyperparameters
+
+    def apply(self, x, *, f, mask, weights, key, count):
+        del count
+        return function(x, f=f, mask=mask, weights=weights, key=key, **self.hyperparameters())
+
+    return {"min_count": staticmethod(min_count or (lambda f: 1)), "preaggregator": preaggregator, "apply": apply}
+
+
+def _chain(items, hyperparameters: dict) -> Chain:
+    """A list config: each item resolved on its own, the last one a rule."""
+    if hyperparameters:
+        raise ValueError("resolve: give each chain step its own hyperparameters as {'name': ..., ...}.")
+    return Chain(steps=tuple(resolve(item) for item in items))
+
+
+_RULES = Registry(
+    entries=AGGREGATORS,
+    base=Rule,
+    decorate=rule_spec,
+    checks=_CHECKS,
+    noun="rule",
+    article="a",
+    title="aggregation rule",
+    listing="Valid names",
+    contract=("f", "key", "mask", "weights", "x"),  # alphabetical: missing ones are listed sorted
+    signature="accept the common signature fn(x, *, f=0, mask=None, weights=None, key=None, **hyperparameters)",
+    members=_function_members,
+    sequence=_chain,
+)
 
 
 def register(name: str, spec, *, min_count: Callable | None = None, preaggregator: bool = False, replace: bool = False):
@@ -257,49 +239,7 @@ def register(name: str, spec, *, min_count: Callable | None = None, preaggregato
     ``min_count(f)`` states the valid rows needed (default 1). A name already taken is an
     error unless ``replace=True``. Returns the spec class.
     """
-    if not isinstance(name, str) or not name.isidentifier():
-        raise ValueError(f"register: the name must be an identifier-like string, got {name!r}.")
-    if name in AGGREGATORS and not replace:
-        raise ValueError(f"register: rule {name!r} is already registered; pass replace=True to override it.")
-    if isinstance(spec, type) and issubclass(spec, Rule):
-        cls = spec
-    elif callable(spec):
-        cls = _spec_from_function(name, spec, min_count=min_count, preaggregator=preaggregator)
-    else:
-        raise TypeError(f"register: expected a Rule subclass or a function, got {spec!r}.")
-    AGGREGATORS[name] = cls
-    return cls
-
-
-def _spec_from_function(name, function, *, min_count, preaggregator):
-    common = {"x", "f", "mask", "weights", "key"}
-    params = inspect.signature(function).parameters
-    missing = sorted(common - set(params))
-    if missing:
-        raise TypeError(
-            f"register({name!r}): the function must accept the common signature "
-            f"fn(x, *, f=0, mask=None, weights=None, key=None, **hyperparameters); missing {missing}."
-        )
-    extra = [p for p in params.values() if p.name not in common]
-    for p in extra:
-        if p.kind is not inspect.Parameter.KEYWORD_ONLY or p.default is inspect.Parameter.empty:
-            raise TypeError(f"register({name!r}): hyperparameter {p.name!r} must be keyword-only with a default.")
-
-    def apply(self, x, *, f, mask, weights, key, count):
-        del count
-        return function(x, f=f, mask=mask, weights=weights, key=key, **self.hyperparameters())
-
-    namespace = {
-        "__annotations__": {p.name: Any for p in extra},
-        **{p.name: hyperparameter(p.default, optional=p.default is None, static=isinstance(p.default, str | bool)) for p in extra},
-        "name": name,
-        "min_count": staticmethod(min_count or (lambda f: 1)),
-        "preaggregator": preaggregator,
-        "apply": apply,
-        "__doc__": function.__doc__,
-        "__module__": function.__module__,
-    }
-    return rule_spec(type(function.__name__.title().replace("_", ""), (Rule,), namespace))
+    return _RULES.register(name, spec, replace=replace, min_count=min_count, preaggregator=preaggregator)
 
 
 def resolve(config, **hyperparameters) -> Rule:
@@ -311,42 +251,4 @@ def resolve(config, **hyperparameters) -> Rule:
     each item resolved the same way) or a spec instance. Unknown names and hyperparameters
     raise ``ValueError`` listing the valid ones.
     """
-    if isinstance(config, Rule):
-        if hyperparameters:
-            raise ValueError(f"resolve: hyperparameters {sorted(hyperparameters)} given with a built spec {config!r}.")
-        return config
-    if isinstance(config, list | tuple):
-        if hyperparameters:
-            raise ValueError("resolve: give each chain step its own hyperparameters as {'name': ..., ...}.")
-        return Chain(steps=tuple(resolve(item) for item in config))
-    if isinstance(config, dict):
-        config = dict(config)
-        if "name" not in config:
-            raise ValueError(f"resolve: a rule given as a table needs a 'name' key, got keys {sorted(config)}.")
-        return resolve(config.pop("name"), **config, **hyperparameters)
-    if not isinstance(config, str):
-        raise ValueError(f"resolve: expected a rule name, list or table, got {config!r}.")
-    cls = _lookup(config)
-    known = {field.name for field in dataclasses.fields(cls)}
-    unknown = sorted(set(hyperparameters) - known)
-    if unknown:
-        valid = ", ".join(sorted(known)) or "none"
-        raise ValueError(f"{cls.name}: unknown hyperparameter {unknown[0]!r}.{did_you_mean(unknown[0], known)} Valid: {valid}.")
-    return cls(**hyperparameters)
-
-
-def _lookup(name: str) -> type[Rule]:
-    if name in AGGREGATORS:
-        return AGGREGATORS[name]
-    if ":" in name:
-        module_name, _, attribute = name.partition(":")
-        try:
-            target = getattr(importlib.import_module(module_name), attribute)
-        except (ImportError, AttributeError) as error:
-            raise ValueError(f"Cannot load plug-in rule {name!r}: {error}. Use 'package.module:Name'.") from None
-        if isinstance(target, type) and issubclass(target, Rule):
-            return target
-        if callable(target):
-            return _spec_from_function(attribute, target, min_count=None, preaggregator=False)
-        raise ValueError(f"Plug-in {name!r} is neither a Rule subclass nor a function.")
-    raise _unknown("aggregation rule", name, AGGREGATORS)
+    return _RULES.resolve(config, hyperparameters, again=resolve)

@@ -17,7 +17,8 @@ from typing import Any, ClassVar
 import jax.numpy as jnp
 import numpy as np
 
-from .._hints import build_from_registry
+from attacks._registry import build_from_registry
+
 from .checks import positive
 from .containers import Dataset, FederatedData
 from .loaders import load_cifar10, load_digits, load_fashion_mnist, load_mnist

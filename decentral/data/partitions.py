@@ -16,7 +16,8 @@ from typing import ClassVar
 import jax.numpy as jnp
 import numpy as np
 
-from .._hints import build_from_registry
+from attacks._registry import build_from_registry
+
 from .checks import node_count, positive
 from .containers import NodeData
 
