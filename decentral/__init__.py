@@ -13,8 +13,8 @@ __version__ = "0.1.0"
 _LAZY = {
     "Scenario": "decentral.scenario",
     "load_scenario": "decentral.scenario",
-    "Result": "decentral.simulation",
-    "simulate": "decentral.simulation",
+    "Result": "decentral.engine",
+    "simulate": "decentral.engine",
 }
 __all__ = sorted(_LAZY)
 

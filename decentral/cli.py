@@ -86,19 +86,19 @@ def _label(axes: dict) -> str:
 
 def _execute(args, *, jobs: int, rerun: bool) -> int:
     """Run a scenario file's points into its results database, then print the table."""
-    from . import results
+    from . import results, runner
 
     _at_least(f"decentral {args.command}", 1, jobs=jobs)
     if args.rounds is not None:
         _at_least(f"decentral {args.command}", 1, rounds=args.rounds)
     if args.checkpoint_seconds < 0:
         raise UsageError(f"decentral {args.command}: --checkpoint-seconds must be >= 0, got {args.checkpoint_seconds}")
-    points = results.unique_points(_load_points(args.file, args.rounds))
+    points = runner.unique_points(_load_points(args.file, args.rounds))
     _validate(args.file, points)
     database = args.db or results.default_path(args.file)
     options = dict(per_node=args.per_node, checkpoint_seconds=args.checkpoint_seconds, rerun=rerun)
     print(f"{len(points)} point(s) -> {database}", file=sys.stderr, flush=True)
-    outcomes = results.execute_all(database, points, jobs=jobs, progress=sys.stderr.isatty() and jobs == 1, **options)
+    outcomes = runner.execute_all(database, points, jobs=jobs, progress=sys.stderr.isatty() and jobs == 1, **options)
     rows, failures = _report(outcomes, len(points))
     if rows:
         print(_summary_table(rows))
@@ -134,7 +134,7 @@ def _failed(failures) -> int:
 
 def _validate(file, points) -> None:
     """Build every point (no compilation) so that a bad one is reported before anything runs."""
-    from .simulation import build
+    from .engine import build
 
     for axes, point in points:
         try:
@@ -178,13 +178,13 @@ def _plot(args) -> int:
 
 
 def _reproduce(args) -> int:
-    from . import results, study
+    from . import runner, study
     from .figures import parse_where
 
     try:
         changes = parse_where(args.set, option="--set")
         chosen = study.load(args.study)
-        points = results.unique_points(chosen.points(quick=args.quick, changes=changes))
+        points = runner.unique_points(chosen.points(quick=args.quick, changes=changes))
     except (ValueError, TypeError, OSError) as error:
         raise UsageError(f"decentral reproduce: {_one_line(error)}") from None
     _at_least("decentral reproduce", 1, jobs=args.jobs)
@@ -192,7 +192,7 @@ def _reproduce(args) -> int:
     database = chosen.database(quick=args.quick, changes=changes)
     mode = ("quick" if args.quick else "full") + (f", with {changes}" if changes else "")
     print(f"{chosen.title} ({mode}): {len(points)} point(s) -> {database}", file=sys.stderr, flush=True)
-    _, failures = _report(results.execute_all(database, points, jobs=args.jobs, progress=False), len(points))
+    _, failures = _report(runner.execute_all(database, points, jobs=args.jobs, progress=False), len(points))
     if failures:
         return _failed(failures)
     try:

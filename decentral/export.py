@@ -10,7 +10,7 @@ import sys
 from . import results
 
 
-def _axis_columns(runs: list[results.Run]) -> list[str]:
+def _axis_columns(runs: list[results.StoredRun]) -> list[str]:
     columns: list[str] = []
     for run in runs:
         columns += [axis for axis in run.axes if axis not in columns]

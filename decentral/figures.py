@@ -41,7 +41,7 @@ def parse_where(items, option: str = "--where") -> dict:
     return where
 
 
-def select(connection, where: dict | None = None) -> list[results.Run]:
+def select(connection, where: dict | None = None) -> list[results.StoredRun]:
     """Finished runs whose config matches every ``where`` entry (a value or its label)."""
     chosen = []
     for run in results.runs(connection):
@@ -50,21 +50,21 @@ def select(connection, where: dict | None = None) -> list[results.Run]:
     return chosen
 
 
-def _matches(run: results.Run, path: str, wanted) -> bool:
+def _matches(run: results.StoredRun, path: str, wanted) -> bool:
     value = _value(run, path)
     return value == wanted or label(value) == label(wanted)
 
 
-def _value(run: results.Run, path: str):
+def _value(run: results.StoredRun, path: str):
     try:
         return run.value(path)
     except KeyError:
         raise ValueError(f"no config key {path!r} in the runs (e.g. defense.aggregator, attack.name)") from None
 
 
-def _groups(runs, path: str | None) -> dict[str, list[results.Run]]:
+def _groups(runs, path: str | None) -> dict[str, list[results.StoredRun]]:
     """Runs by the label of their value at ``path`` (in the order first seen); one group if None."""
-    groups: dict[str, list[results.Run]] = {}
+    groups: dict[str, list[results.StoredRun]] = {}
     for run in runs:
         key = label(_value(run, path)) if path else "all runs"
         groups.setdefault(key, []).append(run)
@@ -168,7 +168,7 @@ def _scenario_from(config: dict):
     return scenario_from_dict({key: value for key, value in config.items() if key != "sweep"})
 
 
-def _graph_of(run: results.Run):
+def _graph_of(run: results.StoredRun):
     """The run's graph and Byzantine nodes, rebuilt from its config (seeded, so exact)."""
     return _graph_from_config(json.dumps(run.config, sort_keys=True))
 
@@ -177,14 +177,14 @@ def _graph_of(run: results.Run):
 def _graph_from_config(config: str):
     """Cached: several figures of one study ask for the same graphs, and a placement with
     repair on 10,000 nodes takes seconds."""
-    from .simulation import graph_and_byzantine
+    from .engine import graph_and_byzantine
 
     table = json.loads(config)
     graph, byzantine, _ = graph_and_byzantine(_scenario_from(table))
     return graph, byzantine
 
 
-def x_value(run: results.Run, x: str) -> float:
+def x_value(run: results.StoredRun, x: str) -> float:
     """A run's value on a ``versus`` figure's x axis (see :data:`DERIVED_X`)."""
     if x in ("byzantine_fraction", "nodes", "spectral_gap", "algebraic_connectivity"):
         graph, byzantine = _graph_of(run)

@@ -5,6 +5,20 @@ itself, then its in-neighbours sorted by id; padding slots point at the node its
 masked out and weigh 0. Nodes are grouped by inbox size into a few buckets, each padded
 only to its own widest inbox, so a hub of degree 300 does not make every node pay for
 300 slots.
+
+Every network the engine runs on follows one protocol, which :class:`Network` (a static
+graph) and :class:`Schedule` (a time-varying one) implement:
+
+- ``n``, ``byzantine`` (bool[n]) and ``directed``;
+- ``smallest_inbox_sizes``: int32[n], each node's smallest inbox over rounds (what its
+  rule's f is checked against);
+- ``engine_tables()``: the inbox tables as a tuple of dicts of host arrays (``nodes``,
+  ``neighbors``, ``mask``, ``weights``), which the engine passes to its compiled loop as
+  traced arguments;
+- ``tables_at(tables, round_index, key)`` (a static method, traced): the tables in force
+  at a round, from those arrays and the round's PRNG key. Its class is part of the
+  compiled program, so a new kind of network (tables drawn per round from the key, say)
+  is one new class with these members, and the engine asks nothing else.
 """
 
 from dataclasses import dataclass
@@ -59,6 +73,23 @@ class Network:
         for bucket in self.buckets:
             sizes[bucket.nodes] = bucket.mask.sum(axis=1)
         return sizes
+
+    @property
+    def smallest_inbox_sizes(self) -> np.ndarray:
+        """int32[n]: each node's inbox size (a static graph's sizes never change)."""
+        return self.inbox_sizes
+
+    def engine_tables(self) -> tuple[dict, ...]:
+        """One table (nodes, neighbors, mask, weights) per degree bucket."""
+        return tuple(
+            {"nodes": b.nodes, "neighbors": b.neighbors, "mask": b.mask, "weights": b.weights} for b in self.buckets
+        )
+
+    @staticmethod
+    def tables_at(tables, round_index, key):
+        """A static graph's tables are the same at every round."""
+        del round_index, key
+        return tables
 
     @property
     def real_slots(self) -> int:
@@ -124,6 +155,23 @@ class Schedule:
     def inbox_sizes(self) -> np.ndarray:
         """int32[R, n]: each node's inbox size in each round."""
         return self.mask.sum(axis=2).astype(np.int32)
+
+    @property
+    def smallest_inbox_sizes(self) -> np.ndarray:
+        """int32[n]: each node's smallest inbox size over the rounds."""
+        return self.inbox_sizes.min(axis=0)
+
+    def engine_tables(self) -> tuple[dict, ...]:
+        """One table of all nodes whose arrays have a leading round axis [R, n, K]."""
+        nodes = np.arange(self.n, dtype=np.int32)
+        return ({"nodes": nodes, "neighbors": self.neighbors, "mask": self.mask, "weights": self.weights},)
+
+    @staticmethod
+    def tables_at(tables, round_index, key):
+        """Round t uses the schedule's table t mod R (traced ``round_index``)."""
+        del key
+        (table,) = tables
+        return ({name: value if name == "nodes" else value[round_index % value.shape[0]] for name, value in table.items()},)
 
     def edges(self, round_index: int) -> set[tuple[int, int]]:
         """The links (src, dst) of one round, read back from its table."""

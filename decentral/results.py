@@ -3,10 +3,12 @@
 Tables:
 
 - ``runs``: one row per sweep point, keyed by ``id``, the SHA-256 of the resolved scenario
-  as canonical JSON (so the same point always has the same id). Columns: ``config`` (the
+  as canonical JSON and the semantics version (so the same point always has the same id,
+  and a point computed under other semantics is never taken for this one: see
+  :mod:`decentral.semantics`). Columns: ``config`` (the
   scenario as JSON), ``axes`` (the point's sweep values as JSON), ``status``
   (``running``, ``done`` or ``failed``), ``started``/``finished`` (Unix times),
-  ``seconds`` (wall time), ``versions`` (package versions as JSON), ``git_commit`` (of the
+  ``seconds`` (wall time), ``versions`` (package versions and the semantics version as JSON), ``git_commit`` (of the
   source tree, when it is a git checkout), ``error``.
 - ``metrics``: long form, one value per row: ``(run, repeat, round, node, stat, name,
   value)``. Metrics measured per honest node are stored as their summaries over honest
@@ -21,11 +23,13 @@ Every write is one transaction: an evaluation's metrics are written together wit
 checkpoint that follows them, and a run's last metrics together with ``status = done``.
 A process killed at any moment (even with SIGKILL) therefore leaves each run either
 finished, or resumable from its last checkpoint with exactly the metrics up to it.
+
+This module is the store alone: it knows nothing of the engine. Running points into it is
+:mod:`decentral.runner`.
 """
 
 from __future__ import annotations
 
-import concurrent.futures
 import contextlib
 import dataclasses
 import functools
@@ -35,12 +39,13 @@ import os
 import sqlite3
 import subprocess
 import time
-import warnings
-from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from .semantics import SEMANTICS_VERSION
+from .summaries import honest_summaries
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS runs (
@@ -72,17 +77,7 @@ CREATE TABLE IF NOT EXISTS checkpoints (
 );
 """
 
-def honest_summaries(values, quantiles=(0.1, 0.5, 0.9)) -> dict:
-    """A per-node metric summarised over its last axis (the honest nodes): ``{"mean",
-    "min", "max", "q10", "q50", "q90"}``. What the database stores at every evaluation,
-    and :meth:`decentral.simulation.Result.over_honest`."""
-    values = np.asarray(values)
-    out = {"mean": values.mean(axis=-1), "min": values.min(axis=-1), "max": values.max(axis=-1)}
-    for q in quantiles:
-        out[f"q{round(q * 100)}"] = np.quantile(values, q, axis=-1)
-    return out
-
-
+#: Where per-node values are stored: at the final evaluation only, or at every one.
 PER_NODE = ("final", "all")
 
 
@@ -128,18 +123,20 @@ def _plain(value):
     raise TypeError(f"cannot store {type(value).__name__} in a results database")
 
 
-def run_id(config: dict) -> str:
-    """The run's key: SHA-256 of the canonical JSON of its resolved config (16 hex digits)."""
-    text = json.dumps(config, sort_keys=True, separators=(",", ":"))
+def run_id(config: dict, semantics: int = SEMANTICS_VERSION) -> str:
+    """The run's key: SHA-256 of the canonical JSON of its resolved config and the
+    semantics version (16 hex digits)."""
+    text = json.dumps({"config": config, "semantics": semantics}, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
 @functools.lru_cache(maxsize=1)
 def package_versions() -> dict:
-    """Versions of the packages a result depends on (read once per process)."""
+    """Versions of the packages a result depends on and the semantics version (read once
+    per process)."""
     from importlib import metadata
 
-    versions = {}
+    versions = {"semantics": SEMANTICS_VERSION}
     for package in ("decentral", "jax", "jaxlib", "optax", "numpy", "networkx"):
         try:
             versions[package] = metadata.version(package)
@@ -190,7 +187,7 @@ def _number(value) -> float | None:
 
 
 @dataclasses.dataclass(frozen=True)
-class Run:
+class StoredRun:
     """One row of ``runs``, decoded."""
 
     id: str
@@ -210,7 +207,7 @@ class Run:
         return node
 
 
-def runs(connection: sqlite3.Connection, *, status: str | None = "done") -> list[Run]:
+def runs(connection: sqlite3.Connection, *, status: str | None = "done") -> list[StoredRun]:
     """The runs of a database (only finished ones by default), in the order they started."""
     query = "SELECT id, config, axes, status, seconds, error FROM runs"
     args: tuple = ()
@@ -218,7 +215,7 @@ def runs(connection: sqlite3.Connection, *, status: str | None = "done") -> list
         query += " WHERE status = ?"
         args = (status,)
     rows = connection.execute(query + " ORDER BY started, id", args).fetchall()
-    return [Run(i, json.loads(c), json.loads(a), s, sec, e) for i, c, a, s, sec, e in rows]
+    return [StoredRun(i, json.loads(c), json.loads(a), s, sec, e) for i, c, a, s, sec, e in rows]
 
 
 def series(connection: sqlite3.Connection, run: str, name: str, stat: str = "mean") -> tuple[np.ndarray, np.ndarray]:
@@ -262,138 +259,14 @@ def _grid(rows) -> tuple[np.ndarray, np.ndarray]:
     return np.asarray(keys), values
 
 
-def metric_names(connection: sqlite3.Connection) -> list[str]:
-    """Every metric name stored."""
-    return [row[0] for row in connection.execute("SELECT DISTINCT name FROM metrics ORDER BY name")]
-
-
-# --------------------------------------------------------------------------- running
-
-
-@dataclasses.dataclass(frozen=True)
-class Outcome:
-    """What :func:`execute` did with one point."""
-
-    id: str
-    status: str  # "done" (ran now), "skipped" (already done), "resumed" (from a checkpoint, then done)
-    summary: dict
-    seconds: float
-
-
-def execute(
-    path,
-    scenario,
-    axes: dict | None = None,
-    *,
-    per_node: str = "final",
-    checkpoint_seconds: float = 60.0,
-    rerun: bool = False,
-    progress: bool = False,
-) -> Outcome:
-    """Run one sweep point into the database at ``path``, crash-safely.
-
-    A finished point is skipped (``rerun=True`` recomputes it; the old results stay until
-    the new ones are complete). An unfinished one resumes from its last checkpoint.
-    Metrics are buffered and written with a checkpoint at most every
-    ``checkpoint_seconds`` (0: at every evaluation) and at the end.
-
-    Raises:
-        ValueError: a bad scenario (nothing is written), or ``per_node`` not in ("final", "all").
-    """
-    from . import simulation
-
-    if per_node not in PER_NODE:
-        raise ValueError(f"per_node must be one of {PER_NODE}; got {per_node!r}.")
-    config = config_of(scenario)
-    key = run_id(config)
-    connection = connect(path)
-    try:
-        status = connection.execute("SELECT status FROM runs WHERE id = ?", (key,)).fetchone()
-        if status is not None and status[0] == "done" and not rerun:
-            return Outcome(key, "skipped", summarize(connection, key), 0.0)
-        plan = simulation.build(scenario)  # validates: a bad scenario fails before anything is written
-        began = time.time()
-        start = None
-        if status is not None and status[0] != "done":
-            start = _checkpoint(connection, plan, key)
-        replacing = status is not None and status[0] == "done"
-        if not replacing:
-            _begin(connection, key, config, axes or {}, keep_checkpoint=start is not None)
-        honest = np.flatnonzero(~plan.network.byzantine)
-        final_round = scenario.run.rounds
-        pending: list[tuple] = []
-        last_save = time.monotonic()
-        for round_index, states, metrics in simulation.evaluations(plan, start=start, progress=progress):
-            last = round_index == final_round
-            pending += metric_rows(key, round_index, metrics, honest, per_node=per_node == "all" or last)
-            if last:
-                break
-            if not replacing and time.monotonic() - last_save >= checkpoint_seconds:
-                _save_checkpoint(connection, key, round_index, pending, simulation.state_to_bytes(states))
-                pending, last_save = [], time.monotonic()
-        seconds = time.time() - began
-        _finish(connection, key, axes or {}, pending, seconds, replacing=replacing)
-        return Outcome(key, "resumed" if start is not None else "done", summarize(connection, key), seconds)
-    except Exception as error:
-        if not isinstance(error, ValueError) or connection.execute("SELECT 1 FROM runs WHERE id = ?", (key,)).fetchone():
-            _fail(connection, key, error)
-        raise
-    finally:
-        connection.close()
-
-
-def _begin(connection, key, config, axes, *, keep_checkpoint: bool) -> None:
-    with transaction(connection):
-        if not keep_checkpoint:  # a fresh start: forget rows of an earlier failed or killed attempt
-            connection.execute("DELETE FROM metrics WHERE run = ?", (key,))
-            connection.execute("DELETE FROM checkpoints WHERE run = ?", (key,))
-        connection.execute(
-            "INSERT INTO runs (id, config, axes, status, started, versions, git_commit) VALUES (?, ?, ?, 'running', ?, ?, ?) "
-            "ON CONFLICT(id) DO UPDATE SET status = 'running', error = NULL",
-            (key, json.dumps(config, sort_keys=True), json.dumps(axes, sort_keys=True), time.time(),
-             json.dumps(package_versions()), git_commit()),
-        )
-
-
-def _checkpoint(connection, plan, key):
-    """``(round, states)`` of an unfinished run's checkpoint, or None (start afresh)."""
-    from . import simulation
-
-    row = connection.execute("SELECT round, state FROM checkpoints WHERE run = ?", (key,)).fetchone()
-    if row is None:
-        return None
-    return row[0], simulation.state_from_bytes(plan, row[1])
-
-
-def _save_checkpoint(connection, key, round_index, rows, state: bytes) -> None:
-    with transaction(connection):
-        connection.executemany("INSERT INTO metrics VALUES (?, ?, ?, ?, ?, ?, ?)", rows)
-        connection.execute(
-            "INSERT INTO checkpoints (run, round, state) VALUES (?, ?, ?) "
-            "ON CONFLICT(run) DO UPDATE SET round = excluded.round, state = excluded.state",
-            (key, round_index, state),
-        )
-
-
-def _finish(connection, key, axes, rows, seconds, *, replacing: bool) -> None:
-    with transaction(connection):
-        if replacing:
-            connection.execute("DELETE FROM metrics WHERE run = ?", (key,))
-        connection.executemany("INSERT INTO metrics VALUES (?, ?, ?, ?, ?, ?, ?)", rows)
-        connection.execute("DELETE FROM checkpoints WHERE run = ?", (key,))
-        connection.execute(
-            "UPDATE runs SET status = 'done', finished = ?, seconds = ?, axes = ?, versions = ?, git_commit = ?, "
-            "error = NULL WHERE id = ?",
-            (time.time(), seconds, json.dumps(axes, sort_keys=True), json.dumps(package_versions()), git_commit(), key),
-        )
-
-
-def _fail(connection, key, error) -> None:
-    with contextlib.suppress(sqlite3.Error), transaction(connection):
-        connection.execute(
-            "UPDATE runs SET status = 'failed', error = ? WHERE id = ? AND status != 'done'",
-            (f"{type(error).__name__}: {error}", key),
-        )
+def semantics_versions(connection: sqlite3.Connection) -> dict[int, int]:
+    """How many runs of each semantics version the database holds (1: runs stored before
+    versions were recorded)."""
+    counts: dict[int, int] = {}
+    for (versions,) in connection.execute("SELECT versions FROM runs"):
+        version = json.loads(versions or "{}").get("semantics", 1)
+        counts[version] = counts.get(version, 0) + 1
+    return counts
 
 
 def summarize(connection: sqlite3.Connection, key: str) -> dict:
@@ -421,80 +294,64 @@ def summarize(connection: sqlite3.Connection, key: str) -> dict:
     return {name: (float("nan") if value is None else value) for name, value in out.items()}
 
 
+# --------------------------------------------------------------------------- writes
+
+
+def begin(connection, key, config, axes, *, keep_checkpoint: bool) -> None:
+    """Mark a run as running (a fresh start forgets the rows of an earlier failed or killed attempt)."""
+    with transaction(connection):
+        if not keep_checkpoint:  # a fresh start: forget rows of an earlier failed or killed attempt
+            connection.execute("DELETE FROM metrics WHERE run = ?", (key,))
+            connection.execute("DELETE FROM checkpoints WHERE run = ?", (key,))
+        connection.execute(
+            "INSERT INTO runs (id, config, axes, status, started, versions, git_commit) VALUES (?, ?, ?, 'running', ?, ?, ?) "
+            "ON CONFLICT(id) DO UPDATE SET status = 'running', error = NULL",
+            (key, json.dumps(config, sort_keys=True), json.dumps(axes, sort_keys=True), time.time(),
+             json.dumps(package_versions()), git_commit()),
+        )
+
+
+def checkpoint(connection, key) -> tuple[int, bytes] | None:
+    """``(round, state bytes)`` of an unfinished run's checkpoint, or None."""
+    row = connection.execute("SELECT round, state FROM checkpoints WHERE run = ?", (key,)).fetchone()
+    return None if row is None else (row[0], row[1])
+
+
+def save_checkpoint(connection, key, round_index, rows, state: bytes) -> None:
+    """Metrics so far and the checkpoint after them, in one transaction."""
+    with transaction(connection):
+        connection.executemany("INSERT INTO metrics VALUES (?, ?, ?, ?, ?, ?, ?)", rows)
+        connection.execute(
+            "INSERT INTO checkpoints (run, round, state) VALUES (?, ?, ?) "
+            "ON CONFLICT(run) DO UPDATE SET round = excluded.round, state = excluded.state",
+            (key, round_index, state),
+        )
+
+
+def finish(connection, key, axes, rows, seconds, *, replacing: bool) -> None:
+    """A run's last metrics and ``status = done``, in one transaction (``replacing``: a
+    rerun of a finished point, whose old metrics go only now)."""
+    with transaction(connection):
+        if replacing:
+            connection.execute("DELETE FROM metrics WHERE run = ?", (key,))
+        connection.executemany("INSERT INTO metrics VALUES (?, ?, ?, ?, ?, ?, ?)", rows)
+        connection.execute("DELETE FROM checkpoints WHERE run = ?", (key,))
+        connection.execute(
+            "UPDATE runs SET status = 'done', finished = ?, seconds = ?, axes = ?, versions = ?, git_commit = ?, "
+            "error = NULL WHERE id = ?",
+            (time.time(), seconds, json.dumps(axes, sort_keys=True), json.dumps(package_versions()), git_commit(), key),
+        )
+
+
+def fail(connection, key, error) -> None:
+    """Record a run as failed, with the error (a finished run stays done)."""
+    with contextlib.suppress(sqlite3.Error), transaction(connection):
+        connection.execute(
+            "UPDATE runs SET status = 'failed', error = ? WHERE id = ? AND status != 'done'",
+            (f"{type(error).__name__}: {error}", key),
+        )
+
+
 def default_path(scenario_file) -> Path:
     """Where a scenario file's results go by default: ``results.sqlite`` beside it."""
     return Path(os.fspath(scenario_file)).resolve().parent / "results.sqlite"
-
-
-def unique_points(points) -> list:
-    """``points`` without those resolving to the same config as an earlier one (first kept)."""
-    unique = {}
-    for axes, scenario in points:
-        unique.setdefault(run_id(config_of(scenario)), (axes, scenario))
-    return list(unique.values())
-
-
-def _execute_quietly(path, scenario, axes, options) -> Outcome:
-    """A worker process's entry point (``--jobs``)."""
-    return execute(path, scenario, axes, **options)
-
-
-#: How many times ``execute_all`` starts a fresh process pool for points whose worker died.
-POOL_RESTARTS = 2
-
-#: Points a ``--jobs`` worker process runs before it is replaced by a fresh one: each
-#: point compiles its own programs, and a worker that had compiled ~150 of them died in
-#: LLVM ("Cannot allocate memory") with 2.7 GB resident (the rules_vs_attacks study).
-POINTS_PER_WORKER = 40
-
-
-def execute_all(path, points, *, jobs: int = 1, **options):
-    """Run sweep points into one database, ``jobs`` processes at a time.
-
-    Yields ``(axes, outcome or exception)`` as points finish (in order for ``jobs=1``).
-    A failing point does not stop the others; finished points are skipped on a rerun. Points
-    that resolve to the same config (the same run id) run once. When a worker process dies
-    (a crash in native code, the out-of-memory killer), the pool cannot tell which point
-    killed it and fails every point still pending: those are run again in a fresh pool (up
-    to ``POOL_RESTARTS`` times; an interrupted point resumes from its checkpoint).
-    """
-    points = unique_points(points)
-    if jobs <= 1:
-        for axes, scenario in points:
-            try:
-                yield axes, execute(path, scenario, axes, **options)
-            except Exception as error:  # reported by the caller, recorded as failed in the database
-                yield axes, error
-        return
-    options = {**options, "progress": False}
-    for attempt in range(POOL_RESTARTS + 1):
-        orphans = []
-        for (axes, scenario), outcome in _run_in_pool(path, points, jobs, options):
-            if isinstance(outcome, BrokenProcessPool) and attempt < POOL_RESTARTS:
-                orphans.append((axes, scenario))
-            else:
-                yield axes, outcome
-        if not orphans:
-            return
-        warnings.warn(
-            f"a worker process died (a crash in native code or out of memory); running the "
-            f"{len(orphans)} unfinished point(s) again in a fresh pool.",
-            stacklevel=2,
-        )
-        points = orphans
-
-
-def _run_in_pool(path, points, jobs, options):
-    """Yield ``((axes, scenario), outcome or exception)`` from a pool of ``jobs`` spawned processes."""
-    import multiprocessing
-
-    context = multiprocessing.get_context("spawn")  # JAX is not fork-safe
-    with concurrent.futures.ProcessPoolExecutor(
-        max_workers=jobs, mp_context=context, max_tasks_per_child=POINTS_PER_WORKER
-    ) as pool:
-        futures = {pool.submit(_execute_quietly, path, scenario, axes, options): (axes, scenario) for axes, scenario in points}
-        for future in concurrent.futures.as_completed(futures):
-            try:
-                yield futures[future], future.result()
-            except Exception as error:
-                yield futures[future], error

@@ -33,7 +33,9 @@ def _params():
 
 
 @dataclasses.dataclass(frozen=True)
-class Network:
+class NetworkSection:
+    """The ``[network]`` table of a scenario."""
+
     topology: str = _field("random_regular", "a builder of `topologies` (decentral list topologies)")
     weights: str | None = _field(None, "mixing weights: metropolis (undirected default) or uniform")
     params: dict = dataclasses.field(
@@ -42,14 +44,18 @@ class Network:
 
 
 @dataclasses.dataclass(frozen=True)
-class Placement:
+class PlacementSection:
+    """The ``[placement]`` table of a scenario."""
+
     strategy: str = _field("random", "a strategy of topologies.place (decentral list placements)")
     count: int | float = _field(0, "Byzantine nodes: an int, or a float fraction of n (rounded down)")
     params: dict = _params()
 
 
 @dataclasses.dataclass(frozen=True)
-class Data:
+class DataSection:
+    """The ``[data]`` table of a scenario."""
+
     dataset: str = _field("digits", "digits, synthetic_regression, synthetic_classification, mnist, ...")
     partition: Any = _field("iid", "iid, or a table such as {name = 'dirichlet', alpha = 0.5}")
     batch_size: int = _field(32, "minibatch size of each local step")
@@ -57,20 +63,26 @@ class Data:
 
 
 @dataclasses.dataclass(frozen=True)
-class Model:
+class ModelSection:
+    """The ``[model]`` table of a scenario."""
+
     name: str = _field("logistic", "linear, logistic, mlp or cnn")
     params: dict = _params()
 
 
 @dataclasses.dataclass(frozen=True)
-class Optimizer:
+class OptimizerSection:
+    """The ``[optimizer]`` table of a scenario."""
+
     name: str = _field("sgd", "any optax optimizer by name")
     learning_rate: float = _field(0.1, "the optimizer's learning rate (traced: changing it never recompiles)")
     params: dict = _params()
 
 
 @dataclasses.dataclass(frozen=True)
-class Defense:
+class DefenseSection:
+    """The ``[defense]`` table of a scenario."""
+
     aggregator: Any = _field("mean", "a rule name, or a list: pre-aggregators then a rule")
     f: Any = _field(0, "an int for every node, 'degree' (floor(rho * degree)) or 'true' (real Byzantine count)")
     rho: float = _field(0.0, "with f = 'degree': the assumed Byzantine fraction of each neighbourhood")
@@ -78,13 +90,17 @@ class Defense:
 
 
 @dataclasses.dataclass(frozen=True)
-class Attack:
+class AttackSection:
+    """The ``[attack]`` table of a scenario."""
+
     name: str = _field("none", "an attack of `attacks` (decentral list attacks)")
     params: dict = _params()
 
 
 @dataclasses.dataclass(frozen=True)
-class Faults:
+class FaultsSection:
+    """The ``[faults]`` table of a scenario."""
+
     message_loss: float = _field(0.0, "probability that each message is lost, per link and round")
     crashed: list = dataclasses.field(default_factory=list, metadata={"doc": "node ids that crash"})
     crash_round: int = _field(0, "from this round on, crashed nodes send nothing and stop updating")
@@ -93,7 +109,9 @@ class Faults:
 
 
 @dataclasses.dataclass(frozen=True)
-class Run:
+class RunSection:
+    """The ``[run]`` table of a scenario."""
+
     seed: int = _field(0, "master seed; the seeds below default to values derived from it")
     repeats: int = _field(1, "replicates of the run (vmapped), each with its own derived seeds")
     rounds: int = _field(100, "communication rounds")
@@ -114,15 +132,15 @@ class Run:
 
 
 SECTIONS = {
-    "network": Network,
-    "placement": Placement,
-    "data": Data,
-    "model": Model,
-    "optimizer": Optimizer,
-    "defense": Defense,
-    "attack": Attack,
-    "faults": Faults,
-    "run": Run,
+    "network": NetworkSection,
+    "placement": PlacementSection,
+    "data": DataSection,
+    "model": ModelSection,
+    "optimizer": OptimizerSection,
+    "defense": DefenseSection,
+    "attack": AttackSection,
+    "faults": FaultsSection,
+    "run": RunSection,
 }
 
 
@@ -130,15 +148,15 @@ SECTIONS = {
 class Scenario:
     """One simulation, fully described. Build from Python or :func:`load_scenario`."""
 
-    network: Network = dataclasses.field(default_factory=Network)
-    placement: Placement = dataclasses.field(default_factory=Placement)
-    data: Data = dataclasses.field(default_factory=Data)
-    model: Model = dataclasses.field(default_factory=Model)
-    optimizer: Optimizer = dataclasses.field(default_factory=Optimizer)
-    defense: Defense = dataclasses.field(default_factory=Defense)
-    attack: Attack = dataclasses.field(default_factory=Attack)
-    faults: Faults = dataclasses.field(default_factory=Faults)
-    run: Run = dataclasses.field(default_factory=Run)
+    network: NetworkSection = dataclasses.field(default_factory=NetworkSection)
+    placement: PlacementSection = dataclasses.field(default_factory=PlacementSection)
+    data: DataSection = dataclasses.field(default_factory=DataSection)
+    model: ModelSection = dataclasses.field(default_factory=ModelSection)
+    optimizer: OptimizerSection = dataclasses.field(default_factory=OptimizerSection)
+    defense: DefenseSection = dataclasses.field(default_factory=DefenseSection)
+    attack: AttackSection = dataclasses.field(default_factory=AttackSection)
+    faults: FaultsSection = dataclasses.field(default_factory=FaultsSection)
+    run: RunSection = dataclasses.field(default_factory=RunSection)
     sweep: dict = dataclasses.field(default_factory=dict)
 
     def __post_init__(self):

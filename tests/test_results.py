@@ -11,7 +11,7 @@ import time
 import numpy as np
 import pytest
 
-from decentral import results, simulation
+from decentral import engine, results, runner
 from decentral.cli import main
 from decentral.export import export_csv
 from decentral.scenario import scenario_from_dict
@@ -45,7 +45,7 @@ def test_a_run_is_stored_once_in_long_form_and_skipped_when_done(tmp_path):
         "placement": {"strategy": "manual", "count": 1, "params": {"ids": [3]}},
         "run": {"rounds": 4, "eval_every": 2, "repeats": 2},
     })
-    outcome = results.execute(path, scenario, {"run.seed": 0})
+    outcome = runner.execute(path, scenario, {"run.seed": 0})
     assert outcome.status == "done" and outcome.id == results.run_id(results.config_of(scenario))
     connection = results.connect(path)
     (run,) = results.runs(connection)
@@ -62,21 +62,21 @@ def test_a_run_is_stored_once_in_long_form_and_skipped_when_done(tmp_path):
     versions = json.loads(connection.execute("SELECT versions FROM runs").fetchone()[0])
     assert versions["jax"] and versions["numpy"]
     before = metric_table(path, run.id)
-    assert results.execute(path, scenario).status == "skipped"
+    assert runner.execute(path, scenario).status == "skipped"
     assert metric_table(path, run.id) == before
 
 
 def test_per_node_all_keeps_every_evaluation(tmp_path):
     path = tmp_path / "r.sqlite"
     scenario = scenario_from_dict({"network": {"topology": "ring", "params": {"n": 6}}, "run": {"rounds": 4, "eval_every": 2}})
-    outcome = results.execute(path, scenario, per_node="all")
+    outcome = runner.execute(path, scenario, per_node="all")
     connection = results.connect(path)
     rounds = connection.execute("SELECT DISTINCT round FROM metrics WHERE node >= 0 ORDER BY round").fetchall()
     assert rounds == [(0,), (2,), (4,)]
     nodes, values = results.per_node(connection, outcome.id, "test_accuracy", round_index=2)
     assert values.shape == (1, 6)
     with pytest.raises(ValueError, match="per_node"):
-        results.execute(path, scenario, per_node="every")
+        runner.execute(path, scenario, per_node="every")
 
 
 class Crash(RuntimeError):
@@ -85,8 +85,8 @@ class Crash(RuntimeError):
 
 def test_a_crashed_run_resumes_from_its_checkpoint_bit_for_bit(tmp_path, monkeypatch):
     scenario = averaging()
-    reference = results.execute(tmp_path / "reference.sqlite", scenario)
-    original = simulation.evaluations
+    reference = runner.execute(tmp_path / "reference.sqlite", scenario)
+    original = engine.evaluations
 
     def crash_after_three(plan, **kwargs):
         for count, item in enumerate(original(plan, **kwargs)):
@@ -95,16 +95,16 @@ def test_a_crashed_run_resumes_from_its_checkpoint_bit_for_bit(tmp_path, monkeyp
             yield item
 
     path = tmp_path / "r.sqlite"
-    monkeypatch.setattr(simulation, "evaluations", crash_after_three)
+    monkeypatch.setattr(engine, "evaluations", crash_after_three)
     with pytest.raises(Crash):
-        results.execute(path, scenario, checkpoint_seconds=0)
+        runner.execute(path, scenario, checkpoint_seconds=0)
     connection = results.connect(path)
     status, error = connection.execute("SELECT status, error FROM runs").fetchone()
     assert status == "failed" and "power cut" in error
     assert connection.execute("SELECT round FROM checkpoints").fetchone() == (4,)
     assert connection.execute("SELECT MAX(round) FROM metrics").fetchone() == (4,)  # exactly up to the checkpoint
-    monkeypatch.setattr(simulation, "evaluations", original)
-    outcome = results.execute(path, scenario, checkpoint_seconds=0)
+    monkeypatch.setattr(engine, "evaluations", original)
+    outcome = runner.execute(path, scenario, checkpoint_seconds=0)
     assert outcome.status == "resumed"
     assert metric_table(path, outcome.id) == metric_table(tmp_path / "reference.sqlite", reference.id)
     assert connection.execute("SELECT COUNT(*) FROM checkpoints").fetchone() == (0,)
@@ -113,16 +113,16 @@ def test_a_crashed_run_resumes_from_its_checkpoint_bit_for_bit(tmp_path, monkeyp
 def test_rerun_keeps_old_results_until_the_new_ones_are_complete(tmp_path, monkeypatch):
     path = tmp_path / "r.sqlite"
     scenario = averaging()
-    outcome = results.execute(path, scenario)
+    outcome = runner.execute(path, scenario)
     before = metric_table(path, outcome.id)
 
     def crash(plan, **kwargs):
         raise Crash("during the rerun")
         yield
 
-    monkeypatch.setattr(simulation, "evaluations", crash)
+    monkeypatch.setattr(engine, "evaluations", crash)
     with pytest.raises(Crash):
-        results.execute(path, scenario, rerun=True)
+        runner.execute(path, scenario, rerun=True)
     assert metric_table(path, outcome.id) == before
     assert results.runs(results.connect(path))[0].status == "done"
 
@@ -131,13 +131,13 @@ def test_a_bad_scenario_writes_nothing(tmp_path):
     path = tmp_path / "r.sqlite"
     bad = averaging().replace(**{"defense.f": 5})
     with pytest.raises(ValueError, match="trimmed_mean"):
-        results.execute(path, bad)
+        runner.execute(path, bad)
     assert results.runs(results.connect(path), status=None) == []
 
 
 def test_export_metrics_and_runs_as_csv(tmp_path):
     path = tmp_path / "r.sqlite"
-    outcome = results.execute(path, averaging(), {"run.seed": 0})
+    outcome = runner.execute(path, averaging(), {"run.seed": 0})
     count = export_csv(path, tmp_path / "m.csv")
     lines = (tmp_path / "m.csv").read_text().splitlines()
     assert lines[0] == "run,run.seed,repeat,round,node,stat,name,value"
@@ -237,7 +237,7 @@ def test_a_sweep_killed_with_sigkill_resumes_without_loss_or_duplicates(tmp_path
     # the resumed point holds exactly the uninterrupted run's values
     run_id, _ = interrupted[0]
     config = json.loads(sqlite3.connect(database).execute("SELECT config FROM runs WHERE id = ?", (run_id,)).fetchone()[0])
-    reference = results.execute(tmp_path / "reference.sqlite", scenario_from_dict(config))
+    reference = runner.execute(tmp_path / "reference.sqlite", scenario_from_dict(config))
     assert reference.id == run_id
     assert metric_table(database, run_id) == metric_table(tmp_path / "reference.sqlite", run_id)
 

@@ -1,10 +1,12 @@
 """The engine end to end, at tiny sizes (each simulate() compiles once: keep them few)."""
 
+import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from decentral import simulation
+import attacks
+from decentral import aggregators, engine
 from decentral.cli import main
 from decentral.data import sample_batch
 from decentral.scenario import load_scenario, scenario_from_dict
@@ -30,7 +32,7 @@ def test_mean_gossip_converges_to_the_least_squares_optimum():
         optimizer={"learning_rate": 0.05},
         run={"rounds": 300, "eval_every": 100},
     )
-    result = simulation.simulate(scenario)
+    result = engine.simulate(scenario)
     distance = result.metrics["distance_to_optimum"].mean(axis=(1, 2))
     assert distance[-1] < 0.1 * distance[0], distance
     assert result.metrics["consensus_distance"][-1].max() < 1e-6
@@ -47,16 +49,16 @@ def test_complete_graph_mean_gossip_is_centralized_minibatch_sgd_on_the_average(
         optimizer={"learning_rate": 0.05},
         run={"rounds": 15, "eval_every": 15},
     )
-    result = simulation.simulate(scenario)
-    plan = simulation.build(scenario)
-    state = simulation.initial_state(plan, 0)
+    result = engine.simulate(scenario)
+    plan = engine.build(scenario)
+    state = engine.initial_state(plan, 0)
     flat = np.asarray(state.params[0], dtype=np.float64)
     key = state.key
     layout = {name: np.asarray(index, dtype=int) for name, index in plan.flattener.unflatten(np.arange(plan.dim)).items()}
-    node_data = [simulation.jax.tree.map(lambda leaf, i=i: leaf[i], plan.data.train) for i in range(6)]
+    node_data = [jax.tree.map(lambda leaf, i=i: leaf[i], plan.data.train) for i in range(6)]
     for _ in range(15):
-        key, k_local, _ = simulation.jax.random.split(key, 3)
-        keys = simulation.jax.random.split(simulation.jax.random.fold_in(k_local, 0), 6)
+        key, k_local, _ = jax.random.split(key, 3)
+        keys = jax.random.split(jax.random.fold_in(k_local, 0), 6)
         grads = []
         for i in range(6):
             x, y = (np.asarray(a, dtype=np.float64) for a in sample_batch(keys[i], node_data[i], 5))
@@ -71,7 +73,7 @@ def test_complete_graph_mean_gossip_is_centralized_minibatch_sgd_on_the_average(
 
 def test_same_seed_same_metrics_and_repeats_differ():
     scenario = tiny(run={"rounds": 10, "eval_every": 10, "repeats": 2})
-    first, second = simulation.simulate(scenario), simulation.simulate(scenario)
+    first, second = engine.simulate(scenario), engine.simulate(scenario)
     for name in first.metrics:
         np.testing.assert_array_equal(first.metrics[name], second.metrics[name])
     accuracy = first.metrics["test_accuracy"][-1]
@@ -95,7 +97,7 @@ def test_large_values_break_mean_while_trimmed_mean_and_clipped_gossip_hold():
     drift = {}
     for rule in ("mean", "trimmed_mean", "clipped_gossip"):
         config = {**base, "defense": {**base["defense"], "aggregator": rule}}
-        drift[rule] = simulation.simulate(scenario_from_dict(config)).summary()["drift"]
+        drift[rule] = engine.simulate(scenario_from_dict(config)).summary()["drift"]
     # honest vectors start as N(0, I_8): one node's norm is about 2.8. The robust rules move
     # the honest average by that scale (they are not average-preserving); mean by ~1e3.
     assert drift["mean"] > 100, drift
@@ -110,8 +112,8 @@ def test_new_seeds_learning_rates_and_numeric_parameters_share_one_compilation()
         optimizer={"params": {"momentum": 0.9}},
         run={"rounds": 10, "eval_every": 10},
     )
-    first = simulation.simulate(base)
-    chunk, evaluate = simulation.make_chunk(simulation.build(base))
+    first = engine.simulate(base)
+    chunk, evaluate = engine.make_chunk(engine.build(base))
     compiled = chunk._cache_size(), evaluate._cache_size()
     changes = [
         {"run.seed": 7},
@@ -121,32 +123,34 @@ def test_new_seeds_learning_rates_and_numeric_parameters_share_one_compilation()
         {"defense.f": 2},
         {"faults.message_loss": 0.2},
     ]
-    finals = [simulation.simulate(base.replace(**change)).final("test_accuracy") for change in changes]
+    finals = [engine.simulate(base.replace(**change)).final("test_accuracy") for change in changes]
     assert (chunk._cache_size(), evaluate._cache_size()) == compiled
     for change, final in zip(changes, finals):  # the new values did act
         assert not np.array_equal(final, first.final("test_accuracy")), change
 
 
 def test_no_recompilation_for_new_loss_probability_attack_parameters_or_f():
-    plan = simulation.build(tiny(attack={"name": "ipm"}, defense={"aggregator": "trimmed_mean", "f": 1}))
-    chunk, _ = simulation.make_chunk(plan)
-    inputs = simulation.inputs_of(plan)
-    state = simulation.initial_state(plan, 0)
-    states = simulation.jax.tree.map(lambda leaf: leaf[None], state)
-    states, _ = chunk(states, simulation.knobs_for(plan), inputs)
+    plan = engine.build(tiny(attack={"name": "ipm"}, defense={"aggregator": "trimmed_mean", "f": 1}))
+    chunk, _ = engine.make_chunk(plan)
+    inputs = engine.inputs_of(plan)
+    state = engine.initial_state(plan, 0)
+    states = jax.tree.map(lambda leaf: leaf[None], state)
+    states, _ = chunk(states, engine.knobs_for(plan), inputs)
     compiled = chunk._cache_size()
-    stronger = simulation.attacks.resolve("ipm", epsilon=3.0)
-    knobs = simulation.knobs_for(plan, attack=stronger, f_nodes=jnp.asarray(plan.f_nodes) * 0, message_loss=jnp.float32(0.3))
+    stronger = attacks.resolve("ipm", epsilon=3.0)
+    knobs = engine.knobs_for(plan, attack=stronger, f_nodes=jnp.asarray(plan.f_nodes) * 0, message_loss=jnp.float32(0.3))
     chunk(states, knobs, inputs)
     assert chunk._cache_size() == compiled
 
 
 def test_label_flip_poisons_only_byzantine_nodes():
-    plan = simulation.build(tiny(placement={"count": 3}, attack={"name": "label_flip"}))
-    flipped = np.asarray(simulation.poisoned_labels(plan)) != np.asarray(plan.data.train.y)
+    plan = engine.build(tiny(placement={"count": 3}, attack={"name": "label_flip"}))
+    poisoned = engine.poisoned_data(plan)
+    assert set(poisoned) == {"y"}  # label_flip poisons labels only
+    flipped = np.asarray(poisoned["y"]) != np.asarray(plan.data.train.y)
     byzantine = plan.network.byzantine
     assert flipped[byzantine].any() and not flipped[~byzantine].any()
-    assert simulation.poisoned_labels(simulation.build(tiny(placement={"count": 3}))) is None
+    assert engine.poisoned_data(engine.build(tiny(placement={"count": 3}))) is None
 
 
 def test_label_flip_outside_its_rounds_is_honest_training():
@@ -154,7 +158,7 @@ def test_label_flip_outside_its_rounds_is_honest_training():
     never = tiny(placement={"count": 3}, attack={"name": "label_flip", "params": {"start_round": 1000}})
     honest = tiny(placement={"count": 3})
     np.testing.assert_array_equal(
-        simulation.simulate(never).metrics["test_accuracy"], simulation.simulate(honest).metrics["test_accuracy"]
+        engine.simulate(never).metrics["test_accuracy"], engine.simulate(honest).metrics["test_accuracy"]
     )
 
 
@@ -165,9 +169,9 @@ def ring_averaging(rounds, **faults):
         "faults": faults,
         "run": {"task": "averaging", "rounds": rounds, "eval_every": 1, "dim": 3},
     })
-    plan = simulation.build(scenario)
-    start = np.asarray(simulation.initial_state(plan, 0).params, dtype=np.float64)
-    return start, simulation.simulate(scenario).final_params[0]
+    plan = engine.build(scenario)
+    start = np.asarray(engine.initial_state(plan, 0).params, dtype=np.float64)
+    return start, engine.simulate(scenario).final_params[0]
 
 
 RING = np.array([[1, 1, 0, 1], [1, 1, 1, 0], [0, 1, 1, 1], [1, 0, 1, 1]], dtype=np.float64) / 3
@@ -195,16 +199,16 @@ def test_a_straggler_message_is_the_one_from_delay_rounds_before():
 def test_gossip_of_updates_equals_gossip_of_parameters_on_a_complete_graph_with_mean():
     """All nodes start equal; mean over everyone of (x + u_j) = x + mean of u_j."""
     base = {"network": {"topology": "complete", "params": {"n": 6}}, "run": {"rounds": 10, "eval_every": 10}}
-    params = simulation.simulate(scenario_from_dict(base)).final_params
-    updates = simulation.simulate(scenario_from_dict({**base, "run": {**base["run"], "gossip": "updates"}})).final_params
+    params = engine.simulate(scenario_from_dict(base)).final_params
+    updates = engine.simulate(scenario_from_dict({**base, "run": {**base["run"], "gossip": "updates"}})).final_params
     np.testing.assert_allclose(updates, params, rtol=1e-4, atol=1e-5)
 
 
 def test_message_loss_zero_is_the_lossless_run_bit_for_bit():
-    lossless = simulation.simulate(tiny(run={"rounds": 10, "eval_every": 10}))
-    zero = simulation.simulate(tiny(run={"rounds": 10, "eval_every": 10}, faults={"message_loss": 0.0}))
+    lossless = engine.simulate(tiny(run={"rounds": 10, "eval_every": 10}))
+    zero = engine.simulate(tiny(run={"rounds": 10, "eval_every": 10}, faults={"message_loss": 0.0}))
     np.testing.assert_array_equal(zero.final_params, lossless.final_params)
-    lossy = simulation.simulate(tiny(run={"rounds": 10, "eval_every": 10}, faults={"message_loss": 0.5}))
+    lossy = engine.simulate(tiny(run={"rounds": 10, "eval_every": 10}, faults={"message_loss": 0.5}))
     assert not np.array_equal(lossy.final_params, lossless.final_params)
 
 
@@ -213,12 +217,12 @@ def test_time_varying_graph_uses_each_round_own_matching():
         "network": {"topology": "random_matchings", "params": {"n": 6, "rounds": 3}},
         "run": {"task": "averaging", "rounds": 2, "eval_every": 1, "dim": 2},
     })
-    plan = simulation.build(scenario)
-    x = np.asarray(simulation.initial_state(plan, 0).params, dtype=np.float64)
+    plan = engine.build(scenario)
+    x = np.asarray(engine.initial_state(plan, 0).params, dtype=np.float64)
     for t in range(2):
         partner = plan.network.neighbors[t][:, 1]  # slot 1: the round's partner (or itself)
         x = (x + x[partner]) / 2
-    np.testing.assert_allclose(simulation.simulate(scenario).final_params[0], x, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(engine.simulate(scenario).final_params[0], x, rtol=1e-5, atol=1e-6)
 
 
 def test_time_varying_requirement_is_checked_on_the_smallest_inbox():
@@ -228,7 +232,7 @@ def test_time_varying_requirement_is_checked_on_the_smallest_inbox():
         "run": {"task": "averaging", "rounds": 2, "eval_every": 1},
     })
     with pytest.raises(ValueError, match="trimmed_mean with f=1 needs an inbox of at least 3"):
-        simulation.build(scenario)
+        engine.build(scenario)
 
 
 @pytest.mark.parametrize(
@@ -250,7 +254,7 @@ def test_time_varying_requirement_is_checked_on_the_smallest_inbox():
 )
 def test_bad_scenarios_fail_before_compilation_with_a_clear_message(tables, message):
     with pytest.raises(ValueError, match=message):
-        simulation.build(tiny(**tables))
+        engine.build(tiny(**tables))
 
 
 def test_unknown_toml_key_suggests_the_closest(tmp_path):
@@ -283,7 +287,7 @@ def test_cli_run_reports_a_bad_file_in_one_line(tmp_path, capsys):
 def test_quickstart_file_is_valid():
     scenario = load_scenario("experiments/quickstart.toml")
     assert len(scenario.points()) == 3
-    simulation.build(scenario.points()[0][1])
+    engine.build(scenario.points()[0][1])
 
 
 def _every_component_scenario(rule="trimmed_mean", attack="alie", task="averaging"):
@@ -300,22 +304,38 @@ def _every_component_scenario(rule="trimmed_mean", attack="alie", task="averagin
     return scenario_from_dict(config)
 
 
-@pytest.mark.parametrize("attack", sorted(simulation.attacks.ATTACKS))
+@pytest.mark.parametrize("attack", sorted(attacks.ATTACKS))
 def test_every_attack_runs_in_the_engine(attack):
-    task = "train" if simulation.attacks.ATTACKS[attack]().needs_labels else "averaging"
-    result = simulation.simulate(_every_component_scenario(attack=attack, task=task))
+    task = "train" if attacks.ATTACKS[attack]().needs_labels else "averaging"
+    result = engine.simulate(_every_component_scenario(attack=attack, task=task))
     assert np.isfinite(result.final_params[0][result.honest]).all(), attack
 
 
-@pytest.mark.parametrize("rule", sorted(name for name, spec in simulation.aggregators.AGGREGATORS.items() if not spec.preaggregator))
+@pytest.mark.parametrize("rule", sorted(name for name, spec in aggregators.AGGREGATORS.items() if not spec.preaggregator))
 def test_every_rule_runs_in_the_engine_under_attack(rule):
-    result = simulation.simulate(_every_component_scenario(rule=rule, attack="sign_flip"))
+    result = engine.simulate(_every_component_scenario(rule=rule, attack="sign_flip"))
     assert np.isfinite(result.final_params[0][result.honest]).all(), rule
 
 
-@pytest.mark.parametrize("pre", sorted(name for name, spec in simulation.aggregators.AGGREGATORS.items() if spec.preaggregator))
+@pytest.mark.parametrize("pre", sorted(name for name, spec in aggregators.AGGREGATORS.items() if spec.preaggregator))
 def test_every_preaggregator_runs_in_the_engine_in_a_chain(pre):
     params = {"radius": 1.0} if pre == "clip" else {}
     chain = [{"name": pre, **params}, "trimmed_mean"]
-    result = simulation.simulate(_every_component_scenario(rule=chain))
+    result = engine.simulate(_every_component_scenario(rule=chain))
     assert np.isfinite(result.final_params[0][result.honest]).all(), pre
+
+
+def test_attack_state_advances_once_per_round_whatever_the_gossip_steps():
+    """Mimic's warm-up counts rounds: with gossip_steps = 3 its counter after R rounds is R
+    (it counted gossip steps, 3R, before semantics version 2), and the target it follows
+    is learnt in the first ``warmup`` rounds."""
+    config = {
+        "network": {"topology": "circulant", "params": {"n": 12, "k": 2}},
+        "placement": {"strategy": "manual", "count": 2, "params": {"ids": [0, 6]}},
+        "attack": {"name": "mimic", "params": {"mode": "heuristic", "warmup": 2}},
+        "defense": {"aggregator": "trimmed_mean", "f": 1},
+        "run": {"task": "averaging", "rounds": 4, "eval_every": 1, "dim": 5, "gossip_steps": 3},
+    }
+    plan = engine.build(scenario_from_dict(config))
+    counters = [int(states.attack_state["t"][0]) for _, states, _ in engine.evaluations(plan)]
+    assert counters == [0, 1, 2, 3, 4]

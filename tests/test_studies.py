@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from decentral import figures, results, study
+from decentral import figures, results, runner, study
 from decentral.cli import main
 from decentral.scenario import load_scenario, scenario_from_dict
 
@@ -28,7 +28,7 @@ def database(tmp_path_factory):
         "sweep": {"defense.aggregator": ["mean", "trimmed_mean"],
                   "placement": [{"count": 1, "params": {"ids": [0]}}, {"count": 2, "params": {"ids": [0, 6]}}]},
     })
-    for outcome in results.execute_all(path, base.points()):
+    for outcome in runner.execute_all(path, base.points()):
         assert not isinstance(outcome[1], Exception), outcome
     return path
 

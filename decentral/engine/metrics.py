@@ -1,0 +1,52 @@
+"""What the engine measures at every evaluation, per honest node and over honest nodes.
+
+Training: each honest node's test metrics and training loss, the averaged honest model's
+test metrics, the consensus distance, and (synthetic regression) the distance to the
+honest optimum. Averaging: the consensus distance and the drift of the honest mean.
+"""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+
+from .local import model_parts
+from .program import Program
+
+
+def _consensus(params, honest):
+    mine = params[honest]
+    center = mine.mean(axis=0)
+    return mine, center, jnp.mean(jnp.sum((mine - center[None, :]) ** 2, axis=1))
+
+
+def make_metrics(program: Program):
+    """``metrics(params, start_center, inputs) -> dict``: per honest node and over honest nodes."""
+    if program.task == "averaging":
+
+        def averaging_metrics(params, start_center, inputs):
+            _, center, spread = _consensus(params, inputs.honest)
+            return {"consensus_distance": spread, "drift": jnp.linalg.norm(center - start_center)}
+
+        return averaging_metrics
+
+    model, flattener, _ = model_parts(program)
+
+    def node_metrics(flat, node_data, inputs):
+        params = flattener.unflatten(flat)
+        test = model.metrics(params, inputs.x_test, inputs.y_test)
+        train_loss = model.loss(params, node_data.x, node_data.y, node_data.mask)
+        return {**{f"test_{name}": value for name, value in test.items()}, "train_loss": train_loss}
+
+    def training_metrics(params, start_center, inputs):
+        del start_center
+        mine, center, spread = _consensus(params, inputs.honest)
+        out = jax.vmap(node_metrics, in_axes=(0, 0, None))(mine, inputs.honest_train, inputs)
+        averaged = model.metrics(flattener.unflatten(center), inputs.x_test, inputs.y_test)
+        out.update({f"averaged_{name}": value for name, value in averaged.items()})
+        out["consensus_distance"] = spread
+        if inputs.optimum is not None:
+            out["distance_to_optimum"] = jnp.linalg.norm(mine - inputs.optimum[None, :], axis=1)
+        return out
+
+    return training_metrics
