@@ -301,10 +301,38 @@ def test_workers_are_replaced_after_their_share_of_points(tmp_path, monkeypatch,
     (tmp_path / "pid_rule.py").write_text(PID_RULE)
     monkeypatch.syspath_prepend(str(tmp_path))
     monkeypatch.setenv("PID_LOG", str(tmp_path / "pids"))
-    monkeypatch.setattr(results, "POINTS_PER_WORKER", 1)
+    monkeypatch.setattr(runner, "POINTS_PER_WORKER", 1)
     scenario = tmp_path / "grid.toml"
     scenario.write_text(AVERAGING + '[defense]\naggregator = "pid_rule:mean_noting_pid"\n[sweep]\n"run.seed" = [0, 1, 2]\n')
     assert main(["sweep", str(scenario), "--jobs", "2"]) == 0
     assert capsys.readouterr().err.count(": done") == 3
     pids = (tmp_path / "pids").read_text().split()
     assert len(set(pids) - {str(os.getpid())}) == 3  # one fresh worker per point
+
+
+def test_the_run_id_hashes_the_config_with_the_semantics_version():
+    """Pinned: a change that alters results for an unchanged config bumps
+    decentral.semantics.SEMANTICS_VERSION, which changes every run id (so a database never
+    serves a point computed under the old semantics as done); update the pins with it."""
+    from decentral.semantics import SEMANTICS_VERSION
+
+    assert SEMANTICS_VERSION == 2
+    assert results.run_id({"run": {"seed": 0}}) == "20323659058d3cc6"
+    assert results.run_id({"run": {"seed": 0}}, semantics=1) == "8e274f85fc23cf96"
+
+
+def test_runs_of_another_semantics_version_are_kept_but_run_again_with_a_warning(tmp_path):
+    path = tmp_path / "r.sqlite"
+    scenario = averaging()
+    config = results.config_of(scenario)
+    first = runner.execute(path, scenario)
+    with sqlite3.connect(path) as connection:  # make it look like a run stored by version 1
+        old = results.run_id(config, semantics=1)
+        connection.execute("UPDATE metrics SET run = ? WHERE run = ?", (old, first.id))
+        connection.execute("UPDATE runs SET id = ?, versions = ? WHERE id = ?", (old, json.dumps({"jax": "0"}), first.id))
+    assert results.semantics_versions(results.connect(path)) == {1: 1}
+    with pytest.warns(UserWarning, match=r"holds runs of another semantics version \(1 of version 1; this is version 2\)"):
+        ((_, outcome),) = list(runner.execute_all(path, [({}, scenario)]))
+    assert outcome.status == "done" and outcome.id == first.id  # computed again, not skipped
+    assert results.semantics_versions(results.connect(path)) == {1: 1, 2: 1}
+    assert metric_table(path, old) == metric_table(path, first.id)  # the old run is kept
