@@ -183,7 +183,7 @@ def _reproduce(args) -> int:
 
     try:
         changes = parse_where(args.set, option="--set")
-        chosen = study.load(args.study)
+        chosen = study.load(args.study, args.studies)
         points = runner.unique_points(chosen.points(quick=args.quick, changes=changes))
     except (ValueError, TypeError, OSError) as error:
         raise UsageError(f"decentral reproduce: {_one_line(error)}") from None
@@ -331,7 +331,11 @@ def build_parser() -> argparse.ArgumentParser:
     plot.set_defaults(run=_plot)
 
     reproduce = commands.add_parser("reproduce", help="run a study's sweep, then draw its figures")
-    reproduce.add_argument("study", help="a study name under experiments/ (e.g. dumbbell) or a study folder")
+    reproduce.add_argument("study", help="a study name (e.g. dumbbell) under --studies, or a study folder")
+    reproduce.add_argument(
+        "--studies", default="experiments",
+        help="the folder holding the studies by name (default: experiments, i.e. the checkout's when run from its root)",
+    )
     reproduce.add_argument("--quick", action="store_true", help="the study's small version (minutes), into <study>/quick/")
     reproduce.add_argument("--jobs", type=int, default=1, help="points run at once, one process each")
     reproduce.add_argument(

@@ -97,20 +97,28 @@ def _overlaps(first: str, second: str) -> bool:
     return first == second or first.startswith(second + ".") or second.startswith(first + ".")
 
 
-def find(name_or_path) -> Path:
-    """A study folder: a path, or a name under ``./experiments`` or this source tree's ``experiments``."""
-    candidates = [Path(name_or_path), Path("experiments") / str(name_or_path),
-                  Path(__file__).resolve().parent.parent / "experiments" / str(name_or_path)]
-    for candidate in candidates:
+#: Where ``decentral reproduce NAME`` looks for study NAME unless told (``--studies``): the
+#: ``experiments`` folder of the current directory, i.e. of a checkout run from its root.
+DEFAULT_STUDIES = Path("experiments")
+
+
+def find(name_or_path, studies=DEFAULT_STUDIES) -> Path:
+    """A study folder: a path to one, or the name of one under ``studies``."""
+    studies = Path(studies)
+    for candidate in (Path(name_or_path), studies / str(name_or_path)):
         if (candidate / "study.toml").is_file():
             return candidate.resolve()
-    available = sorted(p.parent.name for p in (Path(__file__).resolve().parent.parent / "experiments").glob("*/study.toml"))
-    raise ValueError(f"no study {str(name_or_path)!r} (a folder with a study.toml); available: {', '.join(available) or 'none'}.")
+    available = sorted(p.parent.name for p in studies.glob("*/study.toml"))
+    raise ValueError(
+        f"no study {str(name_or_path)!r} (a folder with a study.toml) in {studies}; "
+        f"available: {', '.join(available) or 'none'}. Give a study folder, or --studies DIR."
+    )
 
 
-def load(name_or_path) -> Study:
-    """Parse and check a study folder's ``study.toml`` (scenario files are checked too)."""
-    folder = find(name_or_path)
+def load(name_or_path, studies=DEFAULT_STUDIES) -> Study:
+    """Parse and check a study folder's ``study.toml`` (scenario files are checked too);
+    a name is looked up under ``studies`` (see :func:`find`)."""
+    folder = find(name_or_path, studies)
     where = folder / "study.toml"
     try:
         with open(where, "rb") as handle:

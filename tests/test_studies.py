@@ -171,6 +171,16 @@ def test_study_errors_name_the_key(tmp_path):
         study.load("no_such_study")
 
 
+def test_studies_are_found_by_name_in_the_folder_given_never_beside_the_package(tmp_path, monkeypatch):
+    (tmp_path / "mine").mkdir()
+    (tmp_path / "mine" / "study.toml").write_text('scenarios = ["s.toml"]\n')
+    (tmp_path / "mine" / "s.toml").write_text("")
+    assert study.find("mine", tmp_path) == (tmp_path / "mine").resolve()
+    monkeypatch.chdir(tmp_path)  # no experiments/ here: the checkout's studies are not looked up
+    with pytest.raises(ValueError, match=r"no study 'dumbbell' .* in experiments; available: none\. .*--studies DIR"):
+        study.find("dumbbell")
+
+
 def test_reproduce_quick_runs_a_study_and_draws_its_figures(tmp_path, capsys):
     folder = tmp_path / "dumbbell"
     shutil.copytree(ROOT / "experiments" / "dumbbell", folder, ignore=shutil.ignore_patterns("quick", "*.sqlite*"))
