@@ -243,10 +243,10 @@ def test_draw_bad_input(tmp_path):
 def test_docstring_examples_run():
     import doctest
 
-    from topologies import _analysis, _builders, _checks, _dynamic, _placement
+    from topologies import _analysis, _builders, _checks, _dynamic, _imported, _placement, _random
 
     names = {**vars(topologies), "np": np, "nx": nx}
-    for module in (_analysis, _builders, _checks, _dynamic, _placement):
+    for module in (_analysis, _builders, _checks, _dynamic, _imported, _placement, _random):
         result = doctest.testmod(module, extraglobs=names)
         assert result.failed == 0, module.__name__
 
