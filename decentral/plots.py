@@ -18,9 +18,6 @@ from pathlib import Path
 import matplotlib
 import networkx as nx
 import numpy as np
-from cycler import cycler
-from matplotlib.backends.backend_agg import FigureCanvasAgg
-from matplotlib.collections import PathCollection
 from matplotlib.colors import Normalize
 from matplotlib.figure import Figure
 from matplotlib.patches import Patch, Rectangle
@@ -28,53 +25,11 @@ from matplotlib.patches import Patch, Rectangle
 import topologies
 from attacks._registry import did_you_mean
 
+from . import plot_style as style
+from .plot_style import STYLE
+
 #: The file formats `save` writes; the first two are the default.
 FORMATS = ("png", "svg", "pdf")
-
-#: Okabe & Ito's colour-blind-safe palette, yellow last (faint on white).
-PALETTE = ("#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#000000", "#F0E442")
-
-#: One marker per palette colour, so series stay apart in greyscale print.
-MARKERS = ("o", "s", "^", "D", "v", "P", "X", "*")
-
-#: Line styles for series beyond the palette: series i uses LINESTYLES[i // len(PALETTE)].
-LINESTYLES = ("-", "--", ":", "-.")
-
-#: rcParams of every figure: DejaVu Sans (shipped with matplotlib, so the same glyphs on
-#: every machine), 8-10 pt text, thin grid, no top or right spine, constrained layout,
-#: 300 dpi PNG, TrueType (not Type 3) fonts in PDF, and no dates or random ids in PDF and SVG
-#: files: a figure rebuilt from the same data is byte-identical.
-STYLE = {
-    "font.family": "sans-serif",
-    "font.sans-serif": ["DejaVu Sans"],
-    "font.size": 9,
-    "axes.titlesize": 10,
-    "axes.labelsize": 9,
-    "xtick.labelsize": 8,
-    "ytick.labelsize": 8,
-    "legend.fontsize": 8,
-    "figure.titlesize": 10,
-    "axes.linewidth": 0.6,
-    "axes.spines.top": False,
-    "axes.spines.right": False,
-    "axes.grid": True,
-    "grid.linewidth": 0.4,
-    "grid.color": "#d0d0d0",
-    "axes.axisbelow": True,
-    "axes.prop_cycle": cycler(color=PALETTE),
-    "lines.linewidth": 1.3,
-    "lines.markersize": 4,
-    "xtick.major.width": 0.6,
-    "ytick.major.width": 0.6,
-    "legend.frameon": False,
-    "image.cmap": "viridis",
-    "figure.constrained_layout.use": True,
-    "savefig.dpi": 300,
-    "savefig.bbox": "tight",
-    "savefig.pad_inches": 0.02,
-    "pdf.fonttype": 42,
-    "svg.hashsalt": "decentral",
-}
 
 _COLUMN = 3.4  # inches: one column of a two-column paper
 _PAGE = 7.0  # inches: the full text width
@@ -358,7 +313,7 @@ def _learning_curves_figure(curves, *, metric, title, log) -> Figure:
     if any(curve.low is not None for curve in curves):
         panels.append(("worst honest node", [curve.low for curve in curves]))
     with matplotlib.rc_context(STYLE):
-        figure = _figure((_COLUMN if len(panels) == 1 else _PAGE, _HEIGHT))
+        figure = style.figure((_COLUMN if len(panels) == 1 else _PAGE, _HEIGHT))
         axes = figure.subplots(1, len(panels), sharey=True, squeeze=False)[0]
         for panel, (name, metrics) in zip(axes, panels, strict=True):
             for index, (curve, values) in enumerate(zip(curves, metrics, strict=True)):
@@ -370,7 +325,7 @@ def _learning_curves_figure(curves, *, metric, title, log) -> Figure:
             if log:
                 panel.set_yscale("log")
         axes[0].set_ylabel(metric)
-        _legend(figure, axes[0], len(curves), len(panels))
+        style.legend(figure, axes[0], len(curves), len(panels))
         if title:
             figure.suptitle(title)
     return figure
@@ -378,9 +333,9 @@ def _learning_curves_figure(curves, *, metric, title, log) -> Figure:
 
 def _band_line(axes, index: int, label: str, x: np.ndarray, values: np.ndarray) -> None:
     """The mean over repeats (the columns of `values`) as a line, a min-max band if R > 1."""
-    axes.plot(x, values.mean(axis=1), label=label, **_line_style(index, marker=False))
+    axes.plot(x, values.mean(axis=1), label=label, **style.line_style(index, marker=False))
     if values.shape[1] > 1:
-        axes.fill_between(x, values.min(axis=1), values.max(axis=1), color=_color(index), alpha=0.2, linewidth=0)
+        axes.fill_between(x, values.min(axis=1), values.max(axis=1), color=style.color(index), alpha=0.2, linewidth=0)
 
 
 def _heatmap_figure(
@@ -403,7 +358,7 @@ def _heatmap_figure(
     norm = Normalize(finite.min(), finite.max()) if finite.size else Normalize(0.0, 1.0)
     size = (min(_PAGE, max(_COLUMN, 1.7 + 0.55 * len(columns))), min(9.0, max(_HEIGHT, 1.3 + 0.3 * len(rows))))
     with matplotlib.rc_context(STYLE):
-        figure = _figure(size)
+        figure = style.figure(size)
         axes = figure.subplots()
         cmap = matplotlib.colormaps["viridis"].with_extremes(bad=_MISSING_COLOR)
         image = axes.imshow(np.ma.masked_invalid(values), cmap=cmap, norm=norm, aspect="auto")
@@ -486,20 +441,20 @@ def _versus_figure(series, *, xlabel, ylabel, title, log_x=False) -> Figure:
     if log_x and any(np.any(item.x <= 0) for item in series):
         raise ValueError("versus: a logarithmic x axis needs every x > 0.")
     with matplotlib.rc_context(STYLE):
-        figure = _figure((_COLUMN, _HEIGHT))
+        figure = style.figure((_COLUMN, _HEIGHT))
         axes = figure.subplots()
         for index, item in enumerate(series):
             order = np.argsort(item.x, kind="stable")
             x, y = item.x[order], item.y[order]
             mean = y.mean(axis=1)
             spread = np.stack([mean - y.min(axis=1), y.max(axis=1) - mean]) if y.shape[1] > 1 else None
-            style = _line_style(index, marker=True) | ({} if item.connect else {"linestyle": "none"})
-            axes.errorbar(x, mean, yerr=spread, label=item.label, capsize=2, elinewidth=0.8, **style)
+            look = style.line_style(index, marker=True) | ({} if item.connect else {"linestyle": "none"})
+            axes.errorbar(x, mean, yerr=spread, label=item.label, capsize=2, elinewidth=0.8, **look)
         if log_x:
             axes.set_xscale("log")
         axes.set_xlabel(xlabel)
         axes.set_ylabel(ylabel)
-        _legend(figure, axes, len(series), 1)
+        style.legend(figure, axes, len(series), 1)
         if title:
             axes.set_title(title)
     return figure
@@ -522,47 +477,7 @@ def _graph_accuracy_figure(graph, accuracy, byzantine, *, title) -> Figure:
         )
     with matplotlib.rc_context(STYLE):
         figure = topologies.draw(graph, byzantine=byzantine, values=accuracy, label="final accuracy", title=title)
-    return _shrink(figure, _GRAPH_SCALE)
-
-
-def _shrink(figure: Figure, scale: float) -> Figure:
-    """Scale `figure` and its scatter markers' areas alike, so its drawing keeps its look at
-    paper size while the text keeps STYLE's point sizes."""
-    figure.set_size_inches(figure.get_size_inches() * scale)
-    for axes in figure.axes:
-        for markers in axes.collections:
-            if isinstance(markers, PathCollection):
-                markers.set_sizes(markers.get_sizes() * scale**2)
-    return figure
-
-
-def _figure(size: tuple[float, float]) -> Figure:
-    """A pyplot-free figure on the Agg canvas; call inside rc_context(STYLE)."""
-    figure = Figure(figsize=size)
-    FigureCanvasAgg(figure)
-    return figure
-
-
-def _color(index: int) -> str:
-    """Series `index`'s palette colour."""
-    return PALETTE[index % len(PALETTE)]
-
-
-def _line_style(index: int, *, marker: bool) -> dict:
-    """Series `index`'s colour, line style and (if `marker`) marker: a palette colour and a
-    marker each, then the next line style once the palette is used up."""
-    style = {"color": _color(index), "linestyle": LINESTYLES[index // len(PALETTE) % len(LINESTYLES)]}
-    return style | ({"marker": MARKERS[index % len(MARKERS)]} if marker else {})
-
-
-def _legend(figure: Figure, axes, entries: int, panels: int) -> None:
-    """A single panel with up to 4 entries: a legend inside, where it covers the least data.
-    Otherwise one legend below the panels, so that no data is hidden."""
-    if panels == 1 and entries <= 4:
-        axes.legend(loc="best")
-    else:
-        handles, labels = axes.get_legend_handles_labels()
-        figure.legend(handles, labels, loc="outside lower center", ncols=min(entries, 2 * panels + 1))
+    return style.shrink(figure, _GRAPH_SCALE)
 
 
 def _check_formats(function: str, formats) -> tuple[str, ...]:

@@ -42,6 +42,7 @@ LAYERS = {
     "decentral.study": 5,
     "decentral.figures": 5,
     "decentral.plots": 5,
+    "decentral.plot_style": 5,
     "decentral.export": 5,
     "decentral.cli": 5,
     "decentral.catalogue": 5,

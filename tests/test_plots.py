@@ -7,7 +7,7 @@ import pytest
 from matplotlib.collections import PolyCollection
 
 import topologies
-from decentral import plots
+from decentral import plot_style, plots
 from decentral.plots import Curve, Series
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
@@ -114,7 +114,7 @@ def test_single_repeat_curve_draws_no_band():
     for axes in figure.axes:
         assert len(axes.get_lines()) == 2
         (band,) = _bands(axes)  # the three-run curve's only
-        assert band.get_facecolor()[0][:3] == pytest.approx(matplotlib.colors.to_rgb(plots.PALETTE[1]))
+        assert band.get_facecolor()[0][:3] == pytest.approx(matplotlib.colors.to_rgb(plot_style.PALETTE[1]))
 
 
 def test_worst_node_panel_shares_y_and_keeps_each_curve_colour():
@@ -126,7 +126,7 @@ def test_worst_node_panel_shares_y_and_keeps_each_curve_colour():
     assert mean_axes.get_yscale() == worst_axes.get_yscale() == "log"
     (worst_line,) = worst_axes.get_lines()
     np.testing.assert_allclose(worst_line.get_ydata(), with_low.low.mean(axis=1))
-    assert worst_line.get_color() == mean_axes.get_lines()[1].get_color() == plots.PALETTE[1]
+    assert worst_line.get_color() == mean_axes.get_lines()[1].get_color() == plot_style.PALETTE[1]
     assert figure.get_suptitle() == "t"
 
 
@@ -136,7 +136,7 @@ def test_figures_use_style_without_changing_global_rcparams():
     (axes,) = figure.axes
     assert tuple(figure.get_size_inches()) == (3.4, 2.6)
     assert not axes.spines["top"].get_visible() and not axes.spines["right"].get_visible()
-    assert axes.xaxis.label.get_fontsize() == plots.STYLE["axes.labelsize"]
+    assert axes.xaxis.label.get_fontsize() == plot_style.STYLE["axes.labelsize"]
     assert figure.get_layout_engine() is not None
     assert dict(matplotlib.rcParams) == before
 
