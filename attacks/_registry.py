@@ -169,6 +169,19 @@ def spec_pytree(cls, *, kw_only: bool, keyed: bool):
 # =========================================================================== registry
 
 
+def load_plugin(path: str, noun: str):
+    """The object a ``"package.module:Name"`` plug-in path names (imported on demand).
+
+    Raises:
+      ValueError: the module cannot be imported or has no such name.
+    """
+    module_name, _, attribute = path.partition(":")
+    try:
+        return getattr(importlib.import_module(module_name), attribute)
+    except (ImportError, AttributeError) as error:
+        raise ValueError(f"Cannot load plug-in {noun} {path!r}: {error}. Use 'package.module:Name'.") from None
+
+
 @dataclasses.dataclass(frozen=True)
 class Registry:
     """The name -> spec-class table of one kind of spec, and how configs reach it.
@@ -249,11 +262,8 @@ class Registry:
         if name in self.entries:
             return self.entries[name]
         if ":" in name:
-            module_name, _, attribute = name.partition(":")
-            try:
-                target = getattr(importlib.import_module(module_name), attribute)
-            except (ImportError, AttributeError) as error:
-                raise ValueError(f"Cannot load plug-in {self.noun} {name!r}: {error}. Use 'package.module:Name'.") from None
+            target = load_plugin(name, self.noun)
+            attribute = name.partition(":")[2]
             if isinstance(target, type) and issubclass(target, self.base):
                 return target
             if callable(target):

@@ -1,4 +1,4 @@
-"""Strict JAX settings for the whole test suite (STYLE.md, rule 16), a private compilation
+"""Strict JAX settings for the whole test suite (no silent rank promotion), a private compilation
 cache for the CLI, and reproducible property tests in CI (``CI=true``: hypothesis draws
 the same examples every run; locally it keeps exploring new ones)."""
 

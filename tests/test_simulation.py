@@ -1,5 +1,7 @@
 """The engine end to end, at tiny sizes (each simulate() compiles once: keep them few)."""
 
+from pathlib import Path
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -339,3 +341,19 @@ def test_attack_state_advances_once_per_round_whatever_the_gossip_steps():
     plan = engine.build(scenario_from_dict(config))
     counters = [int(states.attack_state["t"][0]) for _, states, _ in engine.evaluations(plan)]
     assert counters == [0, 1, 2, 3, 4]
+
+
+def test_a_plug_in_topology_builder_is_named_by_its_path(monkeypatch):
+    monkeypatch.syspath_prepend(str(Path(__file__).resolve().parent.parent))
+    config = {
+        "network": {"topology": "tests.plugin_topologies:wheel", "params": {"n": 7}},
+        "run": {"task": "averaging", "rounds": 2, "eval_every": 2, "dim": 3},
+    }
+    plan = engine.build(scenario_from_dict(config))
+    assert plan.network.n == 7 and sorted(dict(plan.graph.degree()).values()) == [3] * 6 + [6]
+    for path, message in [
+        ("tests.plugin_topologies:missing", "Cannot load plug-in topology 'tests.plugin_topologies:missing'"),
+        ("tests.plugin_topologies:NOT_A_BUILDER", "is not a function returning a graph"),
+    ]:
+        with pytest.raises(ValueError, match=message):
+            engine.build(scenario_from_dict({**config, "network": {**config["network"], "topology": path}}))

@@ -19,7 +19,7 @@ import optax
 
 import attacks
 import topologies
-from attacks._registry import did_you_mean
+from attacks._registry import did_you_mean, load_plugin
 
 from .. import aggregators
 from ..data import make_dataset
@@ -54,8 +54,16 @@ def _call_with_params(what: str, function, params: dict, **fixed):
 
 
 def build_graph(scenario: Scenario, seed: int):
+    """The scenario's graph: a builder of ``topologies`` by name, or a plug-in builder given
+    as ``"package.module:function"`` (called with the ``[network.params]`` and, if it takes
+    one, the topology seed)."""
     network = scenario.network
-    builder = topologies.BUILDERS.get(network.topology)
+    if ":" in network.topology:
+        builder = load_plugin(network.topology, "topology")
+        if not callable(builder):
+            raise ValueError(f"[network] topology {network.topology!r} is not a function returning a graph.")
+    else:
+        builder = topologies.BUILDERS.get(network.topology)
     if builder is None:
         hint = did_you_mean(network.topology, topologies.BUILDERS)
         raise ValueError(f"[network] unknown topology {network.topology!r}.{hint} See `decentral list topologies`.")
