@@ -18,7 +18,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from .._hints import did_you_mean
-from ._inbox import check_requirement, prepare
+from ._checks import check_requirement, prepare
 
 
 def hyperparameter(default, *, static=False, choices=None, minimum=None, positive=False, optional=False):
