@@ -1,4 +1,4 @@
-"""A user's own rules, loaded as plug-ins in test_aggregators_validation.py:
+"""A user's own rules, loaded as plug-ins in test_aggregators_plugins.py:
 ``resolve("tests.plugin_rules:midrange")`` and ``resolve("tests.plugin_rules:Midrange")``."""
 
 from typing import ClassVar

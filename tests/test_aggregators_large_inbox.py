@@ -6,14 +6,14 @@ import numpy as np
 import pytest
 
 import decentral.aggregators as agg
-from decentral.aggregators import _inbox
+from decentral.aggregators import _rows, ops
 
 import reference_aggregators as ref
 
 RULES = ["krum", "multi_krum", "mda_greedy", "meamed", "geometric_median"]
 
 
-@pytest.mark.parametrize("size", [_inbox.PAIRWISE_MAX, _inbox.PAIRWISE_MAX + 4, _inbox.UNROLL_MAX + 2])
+@pytest.mark.parametrize("size", [ops.PAIRWISE_MAX, ops.PAIRWISE_MAX + 4, _rows.UNROLL_MAX + 2])
 @pytest.mark.parametrize("name", RULES)
 def test_rule_on_large_inbox(name, size):
     rng = np.random.default_rng(size)
@@ -29,7 +29,7 @@ def test_rule_on_large_inbox(name, size):
     assert any(np.allclose(got, e, rtol=1e-4, atol=1e-4) for e in expected), (got, expected[0])
 
 
-@pytest.mark.parametrize("size", [_inbox.PAIRWISE_MAX + 4, _inbox.UNROLL_MAX + 2])
+@pytest.mark.parametrize("size", [ops.PAIRWISE_MAX + 4, _rows.UNROLL_MAX + 2])
 def test_nnm_on_large_inbox(size):
     rng = np.random.default_rng(size)
     x = rng.normal(size=(size, 12)).astype(np.float32)

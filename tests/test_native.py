@@ -22,7 +22,7 @@ import numpy as np
 import pytest
 
 import decentral.aggregators as agg
-from decentral.aggregators import _inbox, _native, _rules
+from decentral.aggregators import _checks, _native, iterative, ops
 
 RTOL = 2e-5
 DIMS = (5, 1037)  # 1037 = 2 blocks of 512 + 13: 64-lane steps, a 16-lane step, a tail
@@ -61,7 +61,7 @@ def _key_tolerance(x):
     """Per row, ``1e-4 sum_k |x_k u_k|``: tie keys are sums of d terms of both signs,
     whose float32 rounding grows with the terms, not with their sum."""
     magnitudes = np.nan_to_num(np.abs(np.asarray(x, np.float64)), posinf=0.0)
-    return 1e-4 * magnitudes @ np.abs(np.asarray(_inbox.tie_direction(x.shape[-1]), np.float64))
+    return 1e-4 * magnitudes @ np.abs(np.asarray(ops.tie_direction(x.shape[-1]), np.float64))
 
 
 def _assert_close(native, portable, tolerance=None):
@@ -82,15 +82,15 @@ def _assert_close(native, portable, tolerance=None):
 @pytest.mark.parametrize("size", [2, 11, 16])
 def test_pair_sums_and_keys_match_the_portable_code(size, dim):
     x = _inboxes(4, size, dim)
-    native = jax.jit(jax.vmap(_inbox._native_geometry_sums))(x)
-    portable = jax.jit(jax.vmap(_inbox._portable_geometry_sums))(x)
+    native = jax.jit(jax.vmap(ops._native_geometry_sums))(x)
+    portable = jax.jit(jax.vmap(ops._portable_geometry_sums))(x)
     for a, b, tolerance in zip(native, portable, (None, _key_tolerance(x), None)):
         _assert_close(a, b, tolerance)
 
 
 def _distances_and_keys(center_kind, native):
     """``distances_and_keys`` by one path, for a center given as None, a vector or zero."""
-    function = _inbox._native_distances_and_keys if native else _inbox._portable_distances_and_keys
+    function = ops._native_distances_and_keys if native else ops._portable_distances_and_keys
 
     def one(x, center):
         return function(x, {"own": None, "vector": center, "zero": jnp.zeros_like(center)}[center_kind])
@@ -121,12 +121,12 @@ def test_operands_batched_along_different_vmap_axes_broadcast():
         _assert_close(got[part], np.array([[e[part] for e in row] for row in expected]), tolerance)
     many_centers = jax.jit(jax.vmap(_distances_and_keys("vector", True), in_axes=(None, 0)))(x[0, 0], centers)
     for s in range(3):
-        _assert_close(many_centers[0][s], _inbox._portable_distances_and_keys(x[0, 0], centers[s])[0])
+        _assert_close(many_centers[0][s], ops._portable_distances_and_keys(x[0, 0], centers[s])[0])
 
 
 def _reweighted_rule(kind, native, start, iterations):
     """One node's ``kind`` iterations by the kernel or by the portable loop."""
-    portable = {_native.WEISZFELD: _rules._weiszfeld, _native.CLIPPING: _rules._clipping_steps}[kind]
+    portable = {_native.WEISZFELD: iterative._weiszfeld, _native.CLIPPING: iterative._clipping_steps}[kind]
 
     def one(x, weights, parameter):
         if native:
@@ -171,10 +171,10 @@ def test_outlier_scissor_matches_the_portable_code(dim):
 
     def one(native):
         def ios(x, weights, mask, f):
-            weights = _inbox.normalized_weights(weights, mask)
+            weights = _checks.normalized_weights(weights, mask)
             if native:
-                return _native.outlier_scissor(x, weights, mask, f, _inbox.tie_direction(x.shape[1]))
-            return _rules._outlier_scissor(x, weights, mask, f)
+                return _native.outlier_scissor(x, weights, mask, f, ops.tie_direction(x.shape[1]))
+            return iterative._outlier_scissor(x, weights, mask, f)
 
         return jax.jit(jax.vmap(ios))(*inputs)
 

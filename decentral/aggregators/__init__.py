@@ -5,33 +5,30 @@ row 0 being the receiving node's own vector. Pre-aggregators (``nnm``, ``arc``, 
 ``bucketing``) return ``(x, mask, weights)`` and compose in front of any rule
 (``resolve(["nnm", "trimmed_mean"])``). Specs (frozen dataclasses, JAX pytrees) live in
 :data:`AGGREGATORS`; :func:`register` adds a user's rule, :func:`resolve` builds one from a
-config value.
+config value. :mod:`decentral.aggregators.ops` holds the primitives the rules are written
+with.
+
+Common arguments (every function):
+    x: f32[K, d], one node's inbox; row 0 is the node's own vector.
+    f: int (or traced int32), the number of Byzantine rows the rule must tolerate.
+    mask: bool[K], valid rows (default all); row 0 must be valid. Masked rows are ignored
+        whatever they hold (NaN, 1e6 padding).
+    weights: f32[K], mixing weights (default uniform over valid rows); only weighted rules
+        use them, and they are renormalised over the valid rows.
+    key: a JAX PRNG key, for randomized rules only.
+
+Every rule checks ``count >= min_count(f)`` (count = valid rows) before compilation when
+its inputs are concrete, raising ``ValueError``. Under ``jit`` an inbox that has lost rows
+below that count returns the node's own vector ``x[0]`` (pre-aggregators return their
+inputs). Ties are broken by value (see ``tie_key``), never by row index.
+
+The rules by family: ``coordinatewise``, ``selection``, ``iterative``, ``gossip``,
+``preaggregators``; each spec carries its documentation and defaults, and its public
+function here is derived from it.
 """
 
-from ._functions import aksel as aksel
-from ._functions import arc as arc
-from ._functions import bucketing as bucketing
-from ._functions import bulyan as bulyan
-from ._functions import centered_clipping as centered_clipping
-from ._functions import cge as cge
-from ._functions import clip as clip
-from ._functions import clipped_gossip as clipped_gossip
-from ._functions import cs_plus as cs_plus
-from ._functions import geometric_median as geometric_median
-from ._functions import krum as krum
-from ._functions import mda as mda
-from ._functions import mda_greedy as mda_greedy
-from ._functions import meamed as meamed
-from ._functions import mean as mean
-from ._functions import median as median
-from ._functions import multi_krum as multi_krum
-from ._functions import nna as nna
-from ._functions import nnm as nnm
-from ._functions import phocas as phocas
-from ._functions import trimmed_mean as trimmed_mean
-from ._functions import ios as ios
-from ._inbox import tie_key as tie_key
-from ._rules import MDA_EXACT_MAX_INBOX as MDA_EXACT_MAX_INBOX
+from . import _builtin as _builtin
+from . import ops as ops
 from ._spec import AGGREGATORS as AGGREGATORS
 from ._spec import Chain as Chain
 from ._spec import Rule as Rule
@@ -39,3 +36,27 @@ from ._spec import hyperparameter as hyperparameter
 from ._spec import register as register
 from ._spec import resolve as resolve
 from ._spec import rule_spec as rule_spec
+from .coordinatewise import meamed as meamed
+from .coordinatewise import mean as mean
+from .coordinatewise import median as median
+from .coordinatewise import phocas as phocas
+from .coordinatewise import trimmed_mean as trimmed_mean
+from .gossip import clipped_gossip as clipped_gossip
+from .gossip import cs_plus as cs_plus
+from .iterative import centered_clipping as centered_clipping
+from .iterative import geometric_median as geometric_median
+from .iterative import ios as ios
+from .ops import tie_key as tie_key
+from .preaggregators import arc as arc
+from .preaggregators import bucketing as bucketing
+from .preaggregators import clip as clip
+from .preaggregators import nnm as nnm
+from .selection import MDA_EXACT_MAX_INBOX as MDA_EXACT_MAX_INBOX
+from .selection import aksel as aksel
+from .selection import bulyan as bulyan
+from .selection import cge as cge
+from .selection import krum as krum
+from .selection import mda as mda
+from .selection import mda_greedy as mda_greedy
+from .selection import multi_krum as multi_krum
+from .selection import nna as nna

@@ -181,6 +181,6 @@ def outlier_scissor(x, weights, mask, f, direction):
     """The IOS rule on one inbox ``x: f32[K, d]`` with normalized ``weights`` [K], valid
     rows ``mask`` [K] and ``f`` (int32): ``f`` scissor steps, then the weighted mean of the
     rows left; ties broken by ``x_k . direction``, then weight, then index (the order of
-    ``_rules.IOS``). Each inbox is read from memory once."""
+    ``iterative.IOS``). Each inbox is read from memory once."""
     operands = (x.astype(jnp.float32), jnp.asarray(weights, jnp.float32), jnp.asarray(mask, bool), jnp.asarray(f, jnp.int32), direction)
     return _call("outlier_scissor", jax.ShapeDtypeStruct(x.shape[1:], jnp.float32), *operands)

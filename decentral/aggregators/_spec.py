@@ -20,7 +20,7 @@ import jax.numpy as jnp
 from attacks._registry import FieldChecks, Registry, spec_pytree
 from attacks._registry import spec_field as hyperparameter
 
-from ._inbox import check_requirement, prepare
+from ._checks import check_requirement, prepare
 
 _CHECKS = FieldChecks("hyperparameter")
 
@@ -192,7 +192,7 @@ class Chain(Rule):
 
 # --------------------------------------------------------------------------- registry
 
-#: Every registered rule and pre-aggregator, by name. Filled by ``_rules.py``.
+#: Every registered rule and pre-aggregator, by name. Filled by ``_builtin.py``.
 AGGREGATORS: dict[str, type[Rule]] = {}
 
 
