@@ -23,7 +23,7 @@ two rows equidistant from their midpoint. The definitions leave these winners op
 the JAX result may match any result of ``ref.candidates`` (one per tie-break).
 
 Eager calls use concrete masks with at least min_count valid rows (the rules may
-validate concrete values and raise, STYLE.md 13); "fewer than min_count valid rows
+validate concrete values and raise before compiling); "fewer than min_count valid rows
 returns x[0]" is tested under jit.
 """
 
@@ -292,7 +292,7 @@ def test_random_eager(case):
     """Eager calls, concrete f, with mask=None/weights=None and with masks + garbage rows.
 
     Eager masks keep at least min_count(f) valid rows: with concrete values the rules may
-    validate and raise (STYLE.md 13); the degenerate case is tested under jit below.
+    validate and raise before compiling; the degenerate case is tested under jit below.
     """
     rng = np.random.default_rng(1)
     k, d = EAGER_SHAPE
