@@ -22,16 +22,16 @@ def _rule(name, spec) -> catalogue.Rule:
     return catalogue.Rule(None if spec.preaggregator else spec.robustness, _first_line(getattr(agg, name, spec)))
 
 
+def _literal(item) -> str:
+    """``item`` as decentral/catalogue.py writes it: None, or a double-quoted string."""
+    return "None" if item is None else json.dumps(item, ensure_ascii=False)
+
+
 def _render(key, value) -> str:
     """The table line for ``key``, as it is written in decentral/catalogue.py."""
-    text = json.dumps  # a double-quoted Python string literal for these one-line texts
-
-    def literal(item):
-        return "None" if item is None else text(item, ensure_ascii=False)
-
     if isinstance(value, catalogue.Rule):
-        return f"    {literal(key)}: Rule({literal(value.robustness)}, {literal(value.summary)}),"
-    return f"    {literal(key)}: {literal(value)},"
+        return f"    {_literal(key)}: Rule({_literal(value.robustness)}, {_literal(value.summary)}),"
+    return f"    {_literal(key)}: {_literal(value)},"
 
 
 # table name -> (the registry it mirrors, what the table should hold, whether its order is the registry's)
