@@ -1,16 +1,22 @@
 """The ``decentral`` command line.
 
 Usage and configuration errors print one line to stderr and exit with status 2; no
-traceback ever reaches the user for them.
+traceback ever reaches the user for them. Parsing, ``list`` and the checks that need no
+engine (files, rule names) read :mod:`decentral.catalogue`, so they answer before JAX or
+matplotlib is imported; each command imports what it runs.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
 import warnings
 from pathlib import Path
+
+from . import catalogue
+from ._hints import did_you_mean
 
 
 class UsageError(Exception):
@@ -37,6 +43,46 @@ def _at_least(command: str, minimum: int, **values) -> None:
 
 
 def _check_rules(configs, *, preaggregators_alone: bool = False) -> None:
+    """Usage errors for the rules of ``--rules``: the catalogue decides without JAX; what it
+    cannot vouch for goes to the registry, whose messages are the real ones. Once the
+    registry is loaded (rules may have been registered in this process), it decides alone."""
+    if "decentral.aggregators" not in sys.modules:
+        configs = _check_with_catalogue(configs, preaggregators_alone=preaggregators_alone)
+    _check_with_registry(configs, preaggregators_alone=preaggregators_alone)
+
+
+def _check_with_catalogue(configs, *, preaggregators_alone: bool) -> list:
+    """Raise the registry's error for the first unknown rule name or lone pre-aggregator;
+    return the configs from the first one the catalogue cannot vouch for (a plug-in path,
+    a chain out of order) on, for the registry to check."""
+    for index, config in enumerate(configs):
+        steps = config if isinstance(config, list) else [config]
+        for step in steps:
+            if step not in catalogue.RULES:
+                if ":" in step:
+                    return configs[index:]
+                raise UsageError(_unknown_rule(step))
+        *pre, last = (catalogue.RULES[step] for step in steps)
+        if not all(rule.preaggregator for rule in pre) or (pre and last.preaggregator):
+            return configs[index:]
+        if last.preaggregator and not preaggregators_alone:
+            raise UsageError(_lone_preaggregator(config))
+    return []
+
+
+def _unknown_rule(name: str) -> str:
+    """The registry's message for an unknown rule name (``decentral.aggregators.resolve``)."""
+    valid = catalogue.RULES
+    return f"Unknown aggregation rule {name!r}.{did_you_mean(name, valid)} Valid names: {', '.join(sorted(valid))}."
+
+
+def _lone_preaggregator(name: str) -> str:
+    return f"{name} is a pre-aggregator: chain it in front of a rule, e.g. {name}+trimmed_mean."
+
+
+def _check_with_registry(configs, *, preaggregators_alone: bool) -> None:
+    if not configs:
+        return
     from . import aggregators as agg
 
     for config in configs:
@@ -45,18 +91,20 @@ def _check_rules(configs, *, preaggregators_alone: bool = False) -> None:
         except ValueError as error:
             raise UsageError(str(error)) from None
         if spec.preaggregator and not preaggregators_alone:
-            raise UsageError(
-                f"{spec.name} is a pre-aggregator: chain it in front of a rule, e.g. {spec.name}+trimmed_mean."
-            )
+            raise UsageError(_lone_preaggregator(spec.name))
 
 
 def _demo(args) -> int:
-    from .demo import DEMO_RULES, format_demo, run_demo
-
-    rules = _rule_names(args.rules) if args.rules is not None else list(DEMO_RULES)
-    _check_rules(rules)
+    rules = _rule_names(args.rules) if args.rules is not None else None
+    if rules is not None:
+        _check_rules(rules)
     _at_least("decentral demo", 1, nodes=args.nodes, dim=args.dim, rounds=args.rounds)
     _at_least("decentral demo", 0, byzantine=args.byzantine, f=args.f)
+    _use_compilation_cache()
+    from .demo import DEMO_RULES, format_demo, run_demo
+
+    if rules is None:
+        rules = list(DEMO_RULES)
     scenario = dict(nodes=args.nodes, byzantine=args.byzantine, dim=args.dim, rounds=args.rounds, f=args.f, seed=args.seed)
     try:
         rows = run_demo(rules=rules, **scenario)
@@ -86,14 +134,16 @@ def _label(axes: dict) -> str:
 
 def _execute(args, *, jobs: int, rerun: bool) -> int:
     """Run a scenario file's points into its results database, then print the table."""
-    from . import results, runner
-
     _at_least(f"decentral {args.command}", 1, jobs=jobs)
     if args.rounds is not None:
         _at_least(f"decentral {args.command}", 1, rounds=args.rounds)
     if args.checkpoint_seconds < 0:
         raise UsageError(f"decentral {args.command}: --checkpoint-seconds must be >= 0, got {args.checkpoint_seconds}")
-    points = runner.unique_points(_load_points(args.file, args.rounds))
+    loaded = _load_points(args.file, args.rounds)
+    from . import results, runner
+
+    points = runner.unique_points(loaded)
+    _use_compilation_cache()
     _validate(args.file, points)
     database = args.db or results.default_path(args.file)
     options = dict(per_node=args.per_node, checkpoint_seconds=args.checkpoint_seconds, rerun=rerun)
@@ -160,16 +210,24 @@ def _formats(text: str) -> tuple[str, ...]:
     return tuple(name.strip() for name in text.split(",") if name.strip())
 
 
-def _plot(args) -> int:
-    from . import figures
+def _parse_where(items, option: str = "--where") -> dict:
+    """``["attack.name=alie", "placement.count=3"]`` -> ``{"attack.name": "alie", "placement.count": 3}``
+    (values parsed as JSON when they are JSON, else kept as text)."""
+    where = {}
+    for item in items or ():
+        path, sep, text = item.partition("=")
+        if not sep or not path.strip():
+            raise ValueError(f"{option} {item!r}: expected PATH=VALUE, e.g. attack.name=alie")
+        try:
+            where[path.strip()] = json.loads(text)
+        except json.JSONDecodeError:
+            where[path.strip()] = text.strip()
+    return where
 
+
+def _plot(args) -> int:
     try:
-        written = figures.make(
-            args.kind, args.db, args.out, where=figures.parse_where(args.where, option="--where"), group=args.group, rows=args.rows,
-            columns=args.columns, x=args.x, metric=args.metric, stat=args.stat, mark=args.mark, log_x=args.log_x,
-            title=args.title,
-            formats=_formats(args.format),
-        )
+        written = _draw(args)
     except (ValueError, KeyError) as error:
         raise UsageError(f"decentral plot {args.kind}: {_one_line(error)}") from None
     for path in written:
@@ -177,17 +235,35 @@ def _plot(args) -> int:
     return 0
 
 
+def _draw(args) -> list:
+    """The files of ``decentral plot``; the options and the database are checked before
+    matplotlib is imported."""
+    where = _parse_where(args.where, option="--where")
+    if not Path(args.db).is_file():
+        raise ValueError(f"no results database at {args.db}")
+    from . import figures
+
+    return figures.make(
+        args.kind, args.db, args.out, where=where, group=args.group, rows=args.rows,
+        columns=args.columns, x=args.x, metric=args.metric, stat=args.stat, mark=args.mark, log_x=args.log_x,
+        title=args.title,
+        formats=_formats(args.format),
+    )
+
+
 def _reproduce(args) -> int:
-    from . import runner, study
-    from .figures import parse_where
+    from . import study
 
     try:
-        changes = parse_where(args.set, option="--set")
+        changes = _parse_where(args.set, option="--set")
         chosen = study.load(args.study, args.studies)
+        from . import runner
+
         points = runner.unique_points(chosen.points(quick=args.quick, changes=changes))
     except (ValueError, TypeError, OSError) as error:
         raise UsageError(f"decentral reproduce: {_one_line(error)}") from None
     _at_least("decentral reproduce", 1, jobs=args.jobs)
+    _use_compilation_cache()
     _validate(chosen.folder / "study.toml", points)
     database = chosen.database(quick=args.quick, changes=changes)
     mode = ("quick" if args.quick else "full") + (f", with {changes}" if changes else "")
@@ -207,11 +283,11 @@ def _reproduce(args) -> int:
 
 
 def _export(args) -> int:
-    from .export import export_csv
-
     database = Path(args.db)
     if not database.is_file():
         raise UsageError(f"decentral export: no results database at {database}")
+    from .export import export_csv
+
     count = export_csv(database, args.out, what=args.what)
     print(f"{count} rows -> {args.out}", file=sys.stderr)
     return 0
@@ -226,8 +302,6 @@ def _summary_table(rows) -> str:
 
 
 def _bench(args) -> int:
-    from .bench import bench_aggregators, format_table
-
     if args.what != "aggregators":
         raise UsageError(f"decentral bench: unknown benchmark {args.what!r}; available: aggregators")
     rules = _rule_names(args.rules) if args.rules is not None else None
@@ -236,6 +310,9 @@ def _bench(args) -> int:
     _at_least("decentral bench", 1, nodes=args.nodes, inbox=args.inbox, dim=args.dim, repeats=args.repeats)
     _at_least("decentral bench", 0, f=args.f, block=args.block)
     block = args.block or args.nodes
+    _use_compilation_cache()
+    from .bench import bench_aggregators, format_table
+
     timings = bench_aggregators(
         nodes=args.nodes, inbox=args.inbox, dim=args.dim, rules=rules, f=args.f, block=block, repeats=args.repeats
     )
@@ -244,44 +321,29 @@ def _bench(args) -> int:
 
 
 def _list(args) -> int:
-    from . import aggregators as agg
-
     what = args.what
     if what in ("rules", "all"):
         print("Aggregation rules and pre-aggregators (decentral.aggregators):")
-        for name, spec in sorted(agg.AGGREGATORS.items()):
-            kind = "pre-aggregator" if spec.preaggregator else f"robustness: {spec.robustness}"
-            print(f"  {name:18s} {_first_line(getattr(agg, name, spec))}  [{kind}]")
+        for name, rule in sorted(catalogue.RULES.items()):
+            kind = "pre-aggregator" if rule.preaggregator else f"robustness: {rule.robustness}"
+            print(f"  {name:18s} {rule.summary}  [{kind}]")
     if what in ("topologies", "all"):
-        import topologies
-
         print("Topologies (topologies):")
-        for name in topologies.BUILDERS:
-            print(f"  {name:18s} {_first_line(getattr(topologies, name))}")
+        for name, summary in catalogue.TOPOLOGIES.items():
+            print(f"  {name:18s} {summary}")
     if what in ("attacks", "all"):
-        import attacks
-
         print("Attacks (attacks):")
-        for name, spec in sorted(attacks.ATTACKS.items()):
-            print(f"  {name:22s} {_first_line(spec)}")
+        for name, summary in sorted(catalogue.ATTACKS.items()):
+            print(f"  {name:22s} {summary}")
     if what in ("placements", "all"):
-        import topologies
-
         print("Placement strategies (topologies.place):")
-        for name in topologies.STRATEGIES:
-            print(f"  {name:22s} {topologies.STRATEGY_SUMMARIES[name]}")
+        for name, summary in catalogue.PLACEMENTS.items():
+            print(f"  {name:22s} {summary}")
     if what in ("datasets", "all"):
-        from .data import DATASET_SUMMARIES
-
         print("Datasets (decentral.data):")
-        for name, summary in DATASET_SUMMARIES.items():
+        for name, summary in catalogue.DATASETS.items():
             print(f"  {name:26s} {summary}")
     return 0
-
-
-def _first_line(obj) -> str:
-    doc = (obj.__doc__ or "").strip()
-    return doc.splitlines()[0] if doc else ""
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -307,13 +369,11 @@ def build_parser() -> argparse.ArgumentParser:
     sweep.add_argument("--jobs", type=int, default=1, help="points run at once, one process each (memory permitting)")
     sweep.set_defaults(run=_sweep)
 
-    from .figures import KINDS
-
     plot = commands.add_parser(
         "plot", help="draw a figure from a results database",
-        epilog="kinds: " + "; ".join(f"{kind}: {what}" for kind, what in KINDS.items()),
+        epilog="kinds: " + "; ".join(f"{kind}: {what}" for kind, what in catalogue.PLOT_KINDS.items()),
     )
-    plot.add_argument("kind", choices=list(KINDS), help="which figure")
+    plot.add_argument("kind", choices=list(catalogue.PLOT_KINDS), help="which figure")
     plot.add_argument("--db", required=True, help="results database")
     plot.add_argument("--out", required=True, help="output path without suffix, e.g. figures/mine/curves")
     plot.add_argument("--where", action="append", metavar="PATH=VALUE", help="select runs, e.g. attack.name=alie (repeatable)")
@@ -397,6 +457,7 @@ def compilation_cache_dir() -> str | None:
 
 
 def _use_compilation_cache() -> None:
+    """Point JAX at :func:`compilation_cache_dir`; the commands that compile call it first."""
     path = compilation_cache_dir()
     if path is None:
         return
@@ -415,7 +476,6 @@ def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``decentral`` console script."""
     try:
         args = build_parser().parse_args(argv)
-        _use_compilation_cache()
         with warnings.catch_warnings():
             warnings.showwarning = _show_warning
             return args.run(args)

@@ -26,21 +26,6 @@ DERIVED_X = {
 }
 
 
-def parse_where(items, option: str = "--where") -> dict:
-    """``["attack.name=alie", "placement.count=3"]`` -> ``{"attack.name": "alie", "placement.count": 3}``
-    (values parsed as JSON when they are JSON, else kept as text)."""
-    where = {}
-    for item in items or ():
-        path, sep, text = item.partition("=")
-        if not sep or not path.strip():
-            raise ValueError(f"{option} {item!r}: expected PATH=VALUE, e.g. attack.name=alie")
-        try:
-            where[path.strip()] = json.loads(text)
-        except json.JSONDecodeError:
-            where[path.strip()] = text.strip()
-    return where
-
-
 def select(connection, where: dict | None = None) -> list[results.StoredRun]:
     """Finished runs whose config matches every ``where`` entry (a value or its label)."""
     chosen = []

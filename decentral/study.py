@@ -32,7 +32,7 @@ import json
 import tomllib
 from pathlib import Path
 
-from . import figures
+from . import catalogue
 from .scenario import load_scenario
 
 FIGURE_KEYS = ("name", "kind", "where", "group", "rows", "columns", "x", "metric", "stat", "mark", "log_x", "title")
@@ -139,8 +139,8 @@ def load(name_or_path, studies=DEFAULT_STUDIES) -> Study:
         _known(where, "[[figures]] ", spec, FIGURE_KEYS)
         if "name" not in spec or "kind" not in spec:
             raise ValueError(f"{where}: every [[figures]] entry needs a name and a kind; got {spec}.")
-        if spec["kind"] not in figures.KINDS:
-            raise ValueError(f"{where}: figure {spec['name']!r} has unknown kind {spec['kind']!r}; available: {', '.join(figures.KINDS)}.")
+        if spec["kind"] not in catalogue.PLOT_KINDS:
+            raise ValueError(f"{where}: figure {spec['name']!r} has unknown kind {spec['kind']!r}; available: {', '.join(catalogue.PLOT_KINDS)}.")
         if not isinstance(spec.get("log_x", False), bool):
             raise ValueError(f"{where}: figure {spec['name']!r}: log_x must be true or false, got {spec['log_x']!r}.")
     study = Study(folder.name, folder, table.get("title", folder.name), scenarios, quick.get("set", {}),
@@ -161,6 +161,8 @@ def draw(study: Study, *, quick: bool = False, changes: dict | None = None, out:
 
     With ``quick``, a figure whose selection the quick sweep does not cover is skipped
     (named in the second list); in a full study it is an error."""
+    from . import figures
+
     out = Path(out) if out is not None else study.output(quick=quick, changes=changes)
     database = study.database(quick=quick, changes=changes)
     written, skipped = [], []
