@@ -71,7 +71,9 @@ def _check_with_catalogue(configs, *, preaggregators_alone: bool) -> list:
 
 
 def _unknown_rule(name: str) -> str:
-    """The registry's message for an unknown rule name (``decentral.aggregators.resolve``)."""
+    """The registry's message for an unknown rule name (``decentral.aggregators.resolve``).
+
+    tests/test_cli_speed.py holds the two messages equal."""
     valid = catalogue.RULES
     return f"Unknown aggregation rule {name!r}.{did_you_mean(name, valid)} Valid names: {', '.join(sorted(valid))}."
 

@@ -23,9 +23,9 @@ from matplotlib.figure import Figure
 from matplotlib.patches import Patch, Rectangle
 
 import topologies
-from attacks._registry import did_you_mean
 
 from . import plot_style as style
+from ._hints import did_you_mean
 from .plot_style import STYLE
 
 #: The file formats `save` writes; the first two are the default.

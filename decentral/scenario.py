@@ -21,7 +21,7 @@ import tomllib
 from pathlib import Path
 from typing import Any
 
-from attacks._registry import did_you_mean
+from ._hints import did_you_mean
 
 
 def _field(default, doc: str):

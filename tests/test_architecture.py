@@ -4,7 +4,7 @@ From the bottom up (docs/architecture.md draws the same picture):
 
 1. ``topologies`` and ``attacks``: leaves, they import nothing of ``decentral``
    (``topologies`` not even ``attacks``);
-2. the components: ``decentral.semantics``, ``decentral.summaries``, ``decentral.aggregators``,
+2. the components: ``decentral.semantics``, ``decentral.summaries``, ``decentral._hints``, ``decentral.aggregators``,
    ``decentral.network``, ``decentral.data``, ``decentral.models``, ``decentral.scenario``;
 3. the engine (``decentral.engine``) and, beside it and knowing nothing of it, the results
    store (``decentral.results``);
@@ -30,6 +30,7 @@ LAYERS = {
     "attacks": 1,
     "decentral": 5,  # the package's __init__ only points lazily at the entry points
     "decentral.semantics": 2,
+    "decentral._hints": 2,
     "decentral.summaries": 2,
     "decentral.aggregators": 2,
     "decentral.network": 2,

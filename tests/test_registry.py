@@ -165,3 +165,13 @@ def test_a_built_spec_and_a_table(kind):
     with pytest.raises(ValueError, match=re.escape(f"resolve: {kind.a_noun} given as a table needs a 'name' key, got keys ['x'].")):
         kind.package.resolve({"x": 1})
     assert kind.package.resolve({"name": kind.known}) == spec
+
+
+@pytest.mark.parametrize("name", ["trimed_mean", "krun", "Mean", "zzz", "", "alei", "sign-flip", "topolgy"])
+def test_decentral_close_match_hints_are_the_registrys(name):
+    """decentral._hints keeps a JAX-free copy of the registry's hint (see its docstring)."""
+    from attacks import _registry
+    from decentral import _hints
+
+    valid = [*agg.AGGREGATORS, *attacks.ATTACKS, "topology", "placement"]
+    assert _hints.did_you_mean(name, valid) == _registry.did_you_mean(name, valid)

@@ -19,9 +19,10 @@ import optax
 
 import attacks
 import topologies
-from attacks._registry import did_you_mean, load_plugin
+from attacks._registry import load_plugin
 
 from .. import aggregators
+from .._hints import did_you_mean
 from ..data import make_dataset
 from ..models import make_model
 from ..network import from_graph, from_schedule
