@@ -10,8 +10,8 @@ from hypothesis import settings
 
 jax.config.update("jax_numpy_rank_promotion", "raise")
 
-# CLI calls (in-process and subprocesses) share one compilation cache per test session,
-# never the user's own cache.
+# CLI calls (in-process and subprocesses) share one compilation cache per test process (per
+# pytest-xdist worker), never the user's own cache.
 os.environ["DECENTRAL_COMPILATION_CACHE"] = tempfile.mkdtemp(prefix="decentral-jax-cache-")
 
 settings.register_profile("ci", derandomize=True, print_blob=True)
