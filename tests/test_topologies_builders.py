@@ -169,8 +169,9 @@ def test_from_edgelist_reads_comments_blank_lines_and_direction(tmp_path):
 @pytest.mark.parametrize(
     "text, message",
     [
-        ("0 1\n1 x\n", r"edges.txt:2: expected two non-negative integer node ids 'u v', got '1 x'"),
-        ("0 1\n1 2 3\n", r"edges.txt:2: expected two"),
+        ("0 1\n1 x\n", r"edges.txt:2: expected two non-negative integer node ids 'u v' and an optional weight 'u v w', got '1 x'"),
+        ("0 1\n1 2 3 4\n", r"edges.txt:2: expected two"),
+        ("0 1\n1 2 3\n", r"edges.txt:1: no weight, but line 2 has one"),
         ("0,1\n", r"edges.txt:1: expected two"),
         ("0 1\n-1 2\n", r"edges.txt:2: expected two"),
         ("0 1\n2 2\n", r"edges.txt:2: self-loop 2 2"),

@@ -1,17 +1,14 @@
-"""topologies: graph builders, Byzantine placement, and spectral/robustness analysis.
+"""topologies: graph builders, mixing weights, Byzantine placement, and spectral/robustness analysis.
 
 Builders return networkx graphs with nodes 0..n-1 (undirected unless named otherwise);
 random ones take `seed` keyword-only. `decentral.network` turns a graph into engine tables.
 This package imports only numpy, networkx and matplotlib.
 """
 
-from ._analysis import WEIGHTS as WEIGHTS
 from ._analysis import Report as Report
 from ._analysis import Robustness as Robustness
 from ._analysis import analyze as analyze
 from ._analysis import byzantine_counts as byzantine_counts
-from ._analysis import inbox_links as inbox_links
-from ._analysis import mixing_weights as mixing_weights
 from ._analysis import robustness as robustness
 from ._builders import circulant as circulant
 from ._builders import complete as complete
@@ -35,6 +32,10 @@ from ._random import random_geometric as random_geometric
 from ._random import random_regular as random_regular
 from ._random import small_world as small_world
 from ._random import stochastic_block as stochastic_block
+from ._weights import WEIGHTS as WEIGHTS
+from ._weights import inbox_links as inbox_links
+from ._weights import mixing_weights as mixing_weights
+from ._weights import read_weight_matrix as read_weight_matrix
 from ._placement import STRATEGIES as STRATEGIES
 from ._placement import STRATEGY_SUMMARIES as STRATEGY_SUMMARIES
 from ._placement import place as place

@@ -1,103 +1,21 @@
-"""Mixing weights, spectra and (r,s)-robustness of a graph with Byzantine nodes.
+"""Spectra, Byzantine weights and (r,s)-robustness of a graph with Byzantine nodes.
 
 Dense linear algebra: `analyze` costs O(n^2) memory and O(n^3) time (a few seconds at
-n = 2,000). `mixing_weights` is sparse and feeds the engine's tables.
+n = 2,000). The weights come from `mixing_weights` (`_weights.py`), which is sparse and
+feeds the engine's tables.
 """
 
 import math
+import os
 from dataclasses import dataclass, field
 
 import networkx as nx
 import numpy as np
 
-from ._checks import check_choice, check_int, check_members, check_node_ids
+from ._checks import check_int, check_members, check_node_ids
+from ._weights import inbox_links, mixing_weights, weight_kind
 
-WEIGHTS = ("metropolis", "uniform")
 _EXACT_CAP = 24
-
-
-def mixing_weights(
-    graph: nx.Graph, *, kind: str | None = None, byzantine=(), count_byzantine_in_degree: bool = True
-):
-    """Gossip weights in edge form: x_i <- w_ii x_i + sum_{j in inbox(i)} W_ij x_j.
-
-    metropolis (undirected): W_ij = 1 / (1 + max(d_i, d_j)), w_ii = 1 - sum_j W_ij, a
-      symmetric doubly stochastic matrix.
-    uniform: W_ij = w_ii = 1 / (1 + d_i), d_i the in-degree: row stochastic only. The only
-      choice on directed graphs (Metropolis needs symmetric links).
-
-    With count_byzantine_in_degree=False the degrees count honest neighbours only and
-    links touching a Byzantine node weigh 0 (the honest subgraph's own weights); by default
-    every neighbour counts, as an honest node that cannot tell them apart must do.
-
-    Args:
-      graph: nodes 0..n-1.
-      kind: "metropolis" or "uniform"; None picks metropolis, or uniform when directed.
-      byzantine: Byzantine node ids (used only when count_byzantine_in_degree=False).
-      count_byzantine_in_degree: whether Byzantine neighbours count in the degrees.
-
-    Returns:
-      (src int[m], dst int[m], edge float64[m], self float64[n]): one entry per inbox link
-      src -> dst (both directions of an undirected edge), sorted by (dst, src).
-
-    Raises:
-      ValueError: an unknown kind, or metropolis on a directed graph.
-
-    Example:
-      >>> src, dst, edge, own = mixing_weights(ring(4))
-      >>> edge.round(4).tolist(), own.round(4).tolist()
-      ([0.3333, 0.3333, 0.3333, 0.3333, 0.3333, 0.3333, 0.3333, 0.3333], [0.3333, 0.3333, 0.3333, 0.3333])
-
-    References:
-      Xiao, Boyd. Fast linear iterations for distributed averaging. 2004 (Metropolis weights).
-    """
-    n = check_node_ids("mixing_weights", graph)
-    kind = _kind(kind, graph)
-    if kind == "metropolis" and graph.is_directed():
-        raise ValueError(
-            "mixing_weights: Metropolis weights need an undirected graph (W_ij = W_ji). "
-            "Use kind='uniform' for directed graphs."
-        )
-    src, dst = inbox_links(graph)
-    live = np.ones(src.size, dtype=bool)
-    if not count_byzantine_in_degree:
-        is_byzantine = np.zeros(n, dtype=bool)
-        is_byzantine[check_members("mixing_weights", "byzantine", byzantine, n)] = True
-        live = ~(is_byzantine[src] | is_byzantine[dst])
-    degree = np.bincount(dst[live], minlength=n).astype(float)
-    if kind == "metropolis":
-        edge = 1.0 / (1.0 + np.maximum(degree[src], degree[dst]))
-    else:
-        edge = 1.0 / (1.0 + degree[dst])
-    edge = np.where(live, edge, 0.0)
-    own = 1.0 - np.bincount(dst, weights=edge, minlength=n)
-    return src, dst, edge, own
-
-
-def _kind(kind: str | None, graph: nx.Graph) -> str:
-    """The weights' name, defaulting to metropolis, or uniform on a directed graph."""
-    default = "uniform" if graph.is_directed() else "metropolis"
-    return check_choice("mixing_weights", "kind", kind or default, WEIGHTS)
-
-
-def inbox_links(graph: nx.Graph) -> tuple[np.ndarray, np.ndarray]:
-    """Every inbox link src -> dst (both directions of an undirected edge), sorted by (dst, src).
-
-    Args:
-      graph: nodes 0..n-1.
-
-    Returns:
-      (src int64[m], dst int64[m]).
-
-    Example:
-      >>> inbox_links(ring(3))[0].tolist()
-      [1, 2, 0, 2, 0, 1]
-    """
-    pairs = np.array(list(graph.edges), dtype=np.int64).reshape(-1, 2)
-    if not graph.is_directed():
-        pairs = np.concatenate([pairs, pairs[:, ::-1]])
-    order = np.lexsort((pairs[:, 0], pairs[:, 1]))
-    return pairs[order, 0], pairs[order, 1]
 
 
 def byzantine_counts(graph: nx.Graph, byzantine) -> np.ndarray:
@@ -249,8 +167,11 @@ class Report:
       n: number of nodes.
       byzantine: the Byzantine node ids.
       directed: whether the graph is directed.
-      kind: the mixing weights ("metropolis" or "uniform").
+      kind: the mixing weights: a name of WEIGHTS, "matrix" (a given array) or
+        "matrix PATH" (a matrix file).
       count_byzantine_in_degree: whether Byzantine neighbours counted in the degrees.
+      delta: the byzantine_weight asked for (None: the weights' own); byzantine_weight
+        holds what each honest node realises.
       weights: float64[n, n], the mixing matrix W (row i: node i's weights).
       honest: int[h], the honest node ids.
       byzantine_count: int[h], Byzantine in-neighbours of each honest node.
@@ -272,6 +193,7 @@ class Report:
     directed: bool
     kind: str
     count_byzantine_in_degree: bool
+    delta: float | None
     weights: np.ndarray = field(repr=False)
     honest: np.ndarray = field(repr=False)
     byzantine_count: np.ndarray = field(repr=False)
@@ -295,7 +217,8 @@ class Report:
         lines = [
             f"nodes {self.n} ({len(self.byzantine)} Byzantine), "
             f"{'directed' if self.directed else 'undirected'}, "
-            f"{self.kind} weights (Byzantine neighbours {counted} in degrees)",
+            f"{self.kind} weights (Byzantine neighbours {counted} in degrees)"
+            + ("" if self.delta is None else f", Byzantine weight {self.delta:g} at honest nodes with Byzantine neighbours"),
             f"honest subgraph connected: {'yes' if self.honest_connected else 'no'}; "
             f"algebraic connectivity {self.algebraic_connectivity:.4g}",
             f"spectral gap of honest block (Byzantine weight on diagonal): {self.spectral_gap:.4g}",
@@ -308,6 +231,13 @@ class Report:
         return "\n".join(lines)
 
 
+def _kind_label(kind, graph: nx.Graph) -> str:
+    """The name of the weights, "matrix" for an array, "matrix PATH" for a file."""
+    if kind is None or isinstance(kind, str):
+        return weight_kind(kind, graph)
+    return f"matrix {kind}" if isinstance(kind, os.PathLike) else "matrix"
+
+
 def _verdict(value: bool | None) -> str:
     return {True: "yes", False: "no", None: "unknown (bounds only)"}[value]
 
@@ -316,8 +246,9 @@ def analyze(
     graph: nx.Graph,
     byzantine=(),
     *,
-    kind: str | None = None,
+    kind=None,
     count_byzantine_in_degree: bool = True,
+    byzantine_weight: float | None = None,
     exact_max_nodes: int = 16,
 ) -> Report:
     """Mixing, spectra and robustness of a graph with Byzantine nodes, for plots and papers.
@@ -330,9 +261,13 @@ def analyze(
     Args:
       graph: nodes 0..n-1.
       byzantine: Byzantine node ids.
-      kind: mixing weights, see `mixing_weights`.
+      kind: mixing weights, see `mixing_weights`: a name, an n x n matrix (e.g. a
+        network's `mixing_matrix()`) or the pathlib.Path of a matrix file.
       count_byzantine_in_degree: whether Byzantine neighbours count in the degrees (True:
         the weights the engine uses; False: the honest subgraph's own weights, delta = 0).
+      byzantine_weight: the delta of `mixing_weights` (the engine's `[network]
+        byzantine_weight`); report.byzantine_weight is then delta at every honest node with
+        a Byzantine in-neighbour, 0 elsewhere.
       exact_max_nodes: see `robustness`.
 
     Returns:
@@ -352,7 +287,8 @@ def analyze(
     n = check_node_ids("analyze", graph)
     byzantine = check_members("analyze", "byzantine", byzantine, n)
     src, dst, edge, own = mixing_weights(
-        graph, kind=kind, byzantine=byzantine, count_byzantine_in_degree=count_byzantine_in_degree
+        graph, kind=kind, byzantine=byzantine, count_byzantine_in_degree=count_byzantine_in_degree,
+        byzantine_weight=byzantine_weight,
     )
     weights = np.diag(own)
     weights[dst, src] = edge
@@ -366,8 +302,9 @@ def analyze(
         n=n,
         byzantine=tuple(byzantine),
         directed=graph.is_directed(),
-        kind=_kind(kind, graph),
+        kind=_kind_label(kind, graph),
         count_byzantine_in_degree=count_byzantine_in_degree,
+        delta=None if byzantine_weight is None else float(byzantine_weight),
         weights=weights,
         honest=honest,
         byzantine_count=counts[honest],
@@ -397,7 +334,7 @@ def _spectral_gap(mixing: np.ndarray) -> float:
 def _algebraic_connectivity(graph: nx.Graph) -> float:
     if graph.number_of_nodes() < 2:
         return 0.0
-    laplacian = nx.laplacian_matrix(graph.to_undirected(as_view=True)).toarray().astype(float)
+    laplacian = nx.laplacian_matrix(graph.to_undirected(as_view=True), weight=None).toarray().astype(float)
     return float(max(0.0, np.linalg.eigvalsh(laplacian)[1]))
 
 

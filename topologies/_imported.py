@@ -1,5 +1,6 @@
 """Graphs from elsewhere: a networkx graph relabelled to nodes 0..n-1, or an edge-list file."""
 
+import math
 from pathlib import Path
 
 import networkx as nx
@@ -47,10 +48,14 @@ def _relabel(graph: nx.Graph, order: list) -> nx.Graph:
 
 
 def from_edgelist(path, *, directed: bool = False, n: int | None = None) -> nx.Graph:
-    """Read a plain-text edge list: one edge `u v` (two non-negative integer ids) per line.
+    """Read a plain-text edge list: one edge `u v` (two non-negative integer ids) per line,
+    or `u v w` with a weight w (a finite number >= 0) on every line.
 
-    Blank lines and text after `#` are ignored; a repeated edge is the same edge. Nodes are
-    0..max id, or 0..n-1 when n is given (isolated nodes allowed).
+    Blank lines and text after `#` are ignored; a repeated edge is the same edge (with the
+    same weight). Nodes are 0..max id, or 0..n-1 when n is given (isolated nodes allowed).
+    Weights are stored as the edge attribute `weight` (what `mixing_weights(kind="edgelist")`
+    and `[network] weights = "edgelist"` read: w is the weight v gives u, and u gives v
+    when undirected), and the file as the graph attribute `source`.
 
     Args:
       path: the file.
@@ -61,39 +66,79 @@ def from_edgelist(path, *, directed: bool = False, n: int | None = None) -> nx.G
       A nx.Graph, or a nx.DiGraph when directed.
 
     Raises:
-      ValueError: a malformed line (naming file and line), a self-loop, an id >= n, no edge.
+      ValueError: a malformed line, a weight on some lines only, a repeated edge with
+        another weight (naming file and line), a self-loop, an id >= n, no edge.
 
     Example:
       >>> from_edgelist("ring.txt")  # doctest: +SKIP
     """
     path = Path(path)
-    edges = [_parse_edge(path, number, line) for number, line in enumerate(path.read_text().splitlines(), 1)]
-    edges = [edge for edge in edges if edge is not None]
-    if not edges:
+    lines = [(number, _parse_edge(path, number, line)) for number, line in enumerate(path.read_text().splitlines(), 1)]
+    lines = [(number, edge) for number, edge in lines if edge is not None]
+    if not lines:
         raise ValueError(f"{path}: no edges found. Write one edge per line as 'u v', e.g. '0 1'.")
-    largest = max(max(u, v) for u, v in edges)
+    first_number, first = lines[0]
+    for number, edge in lines:
+        if len(edge) != len(first):
+            have, lack = (number, first_number) if len(edge) == 3 else (first_number, number)
+            raise ValueError(
+                f"{path}:{lack}: no weight, but line {have} has one ('u v w'). Give every edge a weight, or none."
+            )
+    edges = _distinct(path, directed, lines)
+    largest = max(max(u, v) for u, v, *_ in edges)
     if n is None:
         n = largest + 1
     n = check_int("from_edgelist", "n", n, largest + 1, f"{path} uses node id {largest}.")
     graph = nx.DiGraph() if directed else nx.Graph()
+    graph.graph["source"] = str(path)
     graph.add_nodes_from(range(n))
-    graph.add_edges_from(edges)
+    if len(first) == 3:
+        graph.add_edges_from((u, v, {"weight": w}) for u, v, w in edges)
+    else:
+        graph.add_edges_from(edges)
     return graph
 
 
-def _parse_edge(path: Path, number: int, line: str) -> tuple[int, int] | None:
-    """Parse one edge-list line into (u, v); None for blank or comment lines."""
+def _distinct(path: Path, directed: bool, lines: list) -> list[tuple]:
+    """The edges, each once; a repeat with another weight is an error naming both lines."""
+    seen: dict[tuple[int, int], tuple[int, tuple]] = {}
+    for number, edge in lines:
+        u, v = edge[:2]
+        key = (u, v) if directed else (min(u, v), max(u, v))
+        if key in seen and seen[key][1][2:] != edge[2:]:
+            earlier, other = seen[key]
+            raise ValueError(
+                f"{path}:{number}: edge {u} {v} has weight {edge[2]!r}, but line {earlier} gave it {other[2]!r}. "
+                "Keep one line per edge."
+            )
+        seen.setdefault(key, (number, edge))
+    return [edge for _, edge in seen.values()]
+
+
+def _parse_edge(path: Path, number: int, line: str) -> tuple | None:
+    """Parse one edge-list line into (u, v) or (u, v, w); None for blank or comment lines."""
     tokens = line.split("#", 1)[0].split()
     if not tokens:
         return None
-    if len(tokens) != 2 or not all(t.isdigit() for t in tokens):
+    if len(tokens) not in (2, 3) or not all(t.isdigit() for t in tokens[:2]):
         raise ValueError(
-            f"{path}:{number}: expected two non-negative integer node ids 'u v', got {line.strip()!r}. "
-            "Fix the line, or comment it out with '#'."
+            f"{path}:{number}: expected two non-negative integer node ids 'u v' and an optional weight "
+            f"'u v w', got {line.strip()!r}. Fix the line, or comment it out with '#'."
         )
     u, v = int(tokens[0]), int(tokens[1])
     if u == v:
         raise ValueError(
             f"{path}:{number}: self-loop {u} {v} (a node's own vector is slot 0 already). Delete the line."
         )
-    return u, v
+    if len(tokens) == 2:
+        return u, v
+    try:
+        weight = float(tokens[2])
+    except ValueError:
+        weight = math.nan
+    if not (math.isfinite(weight) and weight >= 0):
+        raise ValueError(
+            f"{path}:{number}: the weight {tokens[2]!r} of edge {u} {v} is not a finite number >= 0 "
+            "(a mixing weight). Fix the line."
+        )
+    return u, v, weight
