@@ -179,7 +179,11 @@ def x_value(run: results.StoredRun, x: str) -> float:
             return len(byzantine) / graph.number_of_nodes()
         import topologies
 
-        return float(getattr(topologies.analyze(graph, byzantine), x))
+        from .engine.plan import network_weights
+
+        weights = network_weights(_scenario_from(run.config).network)
+        report = topologies.analyze(graph, byzantine, kind=weights["weights"], byzantine_weight=weights["byzantine_weight"])
+        return float(getattr(report, x))
     value = _value(run, x)
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise ValueError(f"--x {x!r} is not numeric ({value!r}); use a numeric config path or one of {', '.join(DERIVED_X)}.")

@@ -184,7 +184,12 @@ class Schedule:
 
 
 def from_graph(
-    graph: nx.Graph, *, byzantine=(), weights: str | None = None, max_padding: float = 1.5
+    graph: nx.Graph,
+    *,
+    byzantine=(),
+    weights=None,
+    byzantine_weight: float | None = None,
+    max_padding: float = 1.5,
 ) -> Network:
     """Engine tables of a graph, its nodes grouped into degree buckets.
 
@@ -196,21 +201,25 @@ def from_graph(
 
     Weights (see `topologies.mixing_weights`): "metropolis", W_ij = 1/(1 + max(d_i, d_j)),
     the default on undirected graphs; "uniform", 1/(d_i + 1) with d_i the in-degree, the
-    default and only choice on directed graphs. Every neighbour counts in the degrees
-    (an honest node cannot tell a Byzantine one apart).
+    default on directed graphs; "max_degree", 1/(1 + d_max); "edgelist", the edges'
+    `weight` attributes; or an n x n matrix (an array, or the pathlib.Path of a .npy or
+    .csv file). Every neighbour counts in the degrees (an honest node cannot tell a
+    Byzantine one apart). byzantine_weight=delta then gives the Byzantine in-neighbours of
+    every honest node delta in total, its honest weights the rest.
 
     Args:
       graph: networkx graph with nodes 0..n-1 (see `topologies.from_networkx`).
       byzantine: Byzantine node ids.
-      weights: "metropolis", "uniform", or None for the default above.
+      weights: a name above, a matrix, or None for the default above.
+      byzantine_weight: delta in [0, 1), or None to keep the weights' own.
       max_padding: bound on padded / real slots, >= 1.
 
     Returns:
       A Network.
 
     Raises:
-      ValueError: nodes not 0..n-1, self-loops, bad Byzantine ids, unknown weights,
-        metropolis on a directed graph, max_padding < 1.
+      ValueError: nodes not 0..n-1, self-loops, bad Byzantine ids, unknown or invalid
+        weights, metropolis on a directed graph, a bad delta, max_padding < 1.
 
     Example:
       >>> net = from_graph(topologies.ring(8), byzantine=[0])
@@ -220,7 +229,10 @@ def from_graph(
     if not max_padding >= 1:
         raise ValueError(f"from_graph: max_padding must be >= 1 (padded / real slots); got {max_padding!r}.")
     n = topologies.check_graph(graph, caller="from_graph")
-    links = topologies.mixing_weights(graph, kind=weights)
+    mask = _byzantine_mask("from_graph", byzantine, n)
+    links = topologies.mixing_weights(
+        graph, kind=weights, byzantine=np.flatnonzero(mask), byzantine_weight=byzantine_weight
+    )
     sizes = np.bincount(links[1], minlength=n) + 1
     buckets = tuple(
         Bucket(nodes.astype(np.int32), *_tables(n, links, nodes, int(sizes[nodes].max())))
@@ -228,10 +240,12 @@ def from_graph(
     )
     for bucket in buckets:
         _freeze(bucket.nodes, bucket.neighbors, bucket.mask, bucket.weights)
-    return Network(n, _byzantine_mask("from_graph", byzantine, n), graph.is_directed(), buckets)
+    return Network(n, mask, graph.is_directed(), buckets)
 
 
-def from_schedule(graphs, *, byzantine=(), weights: str | None = None) -> Schedule:
+def from_schedule(
+    graphs, *, byzantine=(), weights: str | None = None, byzantine_weight: float | None = None
+) -> Schedule:
     """Per-round engine tables [R, n, K] of a time-varying graph (a tuple of graphs).
 
     Slot conventions and weights as in `from_graph`; K is the largest inbox over all rounds.
@@ -240,14 +254,16 @@ def from_schedule(graphs, *, byzantine=(), weights: str | None = None) -> Schedu
       graphs: R graphs on the same nodes 0..n-1, all directed or all undirected (e.g.
         topologies.random_matchings(n, R, seed=0)).
       byzantine: Byzantine node ids.
-      weights: as in `from_graph`, per round.
+      weights: a name as in `from_graph` ("metropolis", "uniform", "max_degree",
+        "edgelist"), applied to each round's graph; a matrix fits one graph only.
+      byzantine_weight: as in `from_graph`, in every round.
 
     Returns:
       A Schedule.
 
     Raises:
-      ValueError: no graph, graphs on different node counts or of mixed direction, or any
-        error of `from_graph`.
+      ValueError: no graph, graphs on different node counts or of mixed direction, a
+        matrix, or any error of `from_graph`.
 
     Example:
       >>> sched = from_schedule(topologies.one_peer_exponential(8))
@@ -268,14 +284,24 @@ def from_schedule(graphs, *, byzantine=(), weights: str | None = None) -> Schedu
                 f"({'directed' if graph.is_directed() else 'undirected'}); round 0 has {n} "
                 f"({'directed' if graphs[0].is_directed() else 'undirected'}). Use one node set and one kind."
             )
-    links = [topologies.mixing_weights(graph, kind=weights) for graph in graphs]
+    if not (weights is None or isinstance(weights, str)):
+        raise ValueError(
+            "from_schedule: a weight matrix fits one graph, and a time-varying graph changes its edges "
+            "every round. Use named weights (metropolis, uniform, max_degree) for a time-varying graph."
+        )
+    mask = _byzantine_mask("from_schedule", byzantine, n)
+    ids = np.flatnonzero(mask)
+    links = [
+        topologies.mixing_weights(graph, kind=weights, byzantine=ids, byzantine_weight=byzantine_weight)
+        for graph in graphs
+    ]
     width = 1 + max(int(np.bincount(dst, minlength=n).max()) for _, dst, _, _ in links)
     nodes = np.arange(n)
     tables = [
         np.stack(parts) for parts in zip(*(_tables(n, link, nodes, width) for link in links), strict=True)
     ]
     _freeze(*tables)
-    return Schedule(n, _byzantine_mask("from_schedule", byzantine, n), graphs[0].is_directed(), *tables)
+    return Schedule(n, mask, graphs[0].is_directed(), *tables)
 
 
 def _byzantine_mask(function: str, byzantine, n: int) -> np.ndarray:

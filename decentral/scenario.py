@@ -37,7 +37,14 @@ class NetworkSection:
     """The ``[network]`` table of a scenario."""
 
     topology: str = _field("random_regular", "a builder of `topologies` (decentral list topologies)")
-    weights: str | None = _field(None, "mixing weights: metropolis (undirected default) or uniform")
+    weights: Any = _field(
+        None,
+        "mixing weights: metropolis (undirected default), uniform (directed default), max_degree, "
+        "edgelist (a weighted edge list's third column), or {matrix = 'W.npy'} (or .csv)",
+    )
+    byzantine_weight: float | None = _field(
+        None, "delta in [0, 1): each honest node's Byzantine in-neighbours get delta in total (traced)"
+    )
     params: dict = dataclasses.field(
         default_factory=lambda: {"n": 100, "degree": 10}, metadata={"doc": "the builder's arguments"}
     )
@@ -287,7 +294,9 @@ def load_scenario(path) -> Scenario:
 
 def _paths_relative_to(config: dict, folder: Path) -> dict:
     """A relative ``path`` in ``[network.params]`` or ``[data.params]`` (an edge list, a data
-    folder) is relative to the scenario file's folder, wherever the command runs from."""
+    folder) and a relative weight ``matrix`` (``[network] weights``, or the values of a
+    ``"network.weights"`` sweep axis) are relative to the scenario file's folder, wherever
+    the command runs from."""
     config = dict(config)
     for table in ("network", "data"):
         section = config.get(table)
@@ -295,7 +304,23 @@ def _paths_relative_to(config: dict, folder: Path) -> dict:
             location = section["params"].get("path")
             if isinstance(location, str) and not Path(location).expanduser().is_absolute():
                 config[table] = {**section, "params": {**section["params"], "path": str(folder / location)}}
+    network = config.get("network")
+    if isinstance(network, dict) and "weights" in network:
+        config["network"] = {**network, "weights": _matrix_relative_to(network["weights"], folder)}
+    sweep = config.get("sweep")
+    if isinstance(sweep, dict) and isinstance(sweep.get("network.weights"), list):
+        values = [_matrix_relative_to(value, folder) for value in sweep["network.weights"]]
+        config["sweep"] = {**sweep, "network.weights": values}
     return config
+
+
+def _matrix_relative_to(weights, folder: Path):
+    """``{matrix = PATH}`` with a relative PATH made relative to ``folder``; anything else as it is."""
+    if isinstance(weights, dict) and isinstance(weights.get("matrix"), str):
+        location = weights["matrix"]
+        if not Path(location).expanduser().is_absolute():
+            return {**weights, "matrix": str(folder / location)}
+    return weights
 
 
 # --------------------------------------------------------------------------- value checks
@@ -358,5 +383,32 @@ def _check_values(scenario: Scenario) -> None:
         _is_int(scenario.data.batch_size) and scenario.data.batch_size >= 1,
         f"[data] batch_size must be an integer >= 1, got {scenario.data.batch_size!r}.",
     )
+    _check_weights(scenario.network)
     rate = scenario.optimizer.learning_rate
     _require(isinstance(rate, int | float) and rate > 0, f"[optimizer] learning_rate must be > 0, got {rate!r}.")
+
+
+def _check_weights(network: NetworkSection) -> None:
+    """[network] weights is a name or a ``{matrix = PATH}`` table (the names and the
+    matrix itself are checked against the graph when the plan is built); byzantine_weight
+    is None or a number in [0, 1)."""
+    weights = network.weights
+    if isinstance(weights, dict):
+        for key in weights:
+            _require(key == "matrix", f"[network] weights has no key {key!r}.{did_you_mean(key, ['matrix'])} Write weights = {{ matrix = \"W.npy\" }}.")
+        _require(
+            isinstance(weights.get("matrix"), str),
+            f"[network] weights = {{ matrix = PATH }} needs a .npy or .csv file name as a string, got {weights!r}.",
+        )
+    else:
+        _require(
+            weights is None or isinstance(weights, str),
+            "[network] weights must be a name (metropolis, uniform, max_degree, edgelist) or a table "
+            f"{{ matrix = \"W.npy\" }}, got {weights!r}.",
+        )
+    delta = network.byzantine_weight
+    _require(
+        delta is None or (isinstance(delta, int | float) and not isinstance(delta, bool) and 0.0 <= delta < 1.0),
+        f"[network] byzantine_weight must be a number in [0, 1) (the total weight an honest node gives its "
+        f"Byzantine in-neighbours), got {delta!r}.",
+    )

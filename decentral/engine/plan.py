@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import inspect
+from pathlib import Path
 from typing import Any
 
 import networkx as nx
@@ -69,6 +70,21 @@ def build_graph(scenario: Scenario, seed: int):
         hint = did_you_mean(network.topology, topologies.BUILDERS)
         raise ValueError(f"[network] unknown topology {network.topology!r}.{hint} See `decentral list topologies`.")
     return _call_with_params(f"[network.params] of {network.topology}", builder, network.params, seed=seed)
+
+
+def network_weights(network) -> dict:
+    """The ``[network]`` weight keys as the keyword arguments of ``from_graph``/``from_schedule``
+    (``weights``, ``byzantine_weight``; a ``{matrix = PATH}`` table becomes a ``Path``). Pass
+    ``weights`` as ``kind`` to ``topologies.analyze`` to report the scenario's realised weights."""
+    weights = network.weights
+    if isinstance(weights, dict):
+        weights = Path(weights["matrix"])
+    elif weights is not None and weights not in topologies.WEIGHTS:
+        raise ValueError(
+            f"[network] unknown weights {weights!r}.{did_you_mean(weights, topologies.WEIGHTS)} "
+            f"Valid: {', '.join(topologies.WEIGHTS)}, or a table {{ matrix = \"W.npy\" }}."
+        )
+    return {"weights": weights, "byzantine_weight": network.byzantine_weight}
 
 
 def per_node_f(scenario: Scenario, graph, network) -> np.ndarray:
@@ -145,12 +161,14 @@ def build(scenario: Scenario) -> Plan:
     """Build and validate every component of ``scenario`` (no compilation)."""
     seeds = derive_seeds(scenario.run)
     graph, byzantine, schedule = graph_and_byzantine(scenario, seeds)
-    weights = scenario.network.weights
-    weight_option = {} if weights is None else {"weights": weights}
-    if schedule is None:
-        network = from_graph(graph, byzantine=byzantine, **weight_option)
-    else:
-        network = from_schedule(schedule, byzantine=byzantine, **weight_option)
+    weights = network_weights(scenario.network)
+    try:
+        if schedule is None:
+            network = from_graph(graph, byzantine=byzantine, **weights)
+        else:
+            network = from_schedule(schedule, byzantine=byzantine, **weights)
+    except ValueError as error:
+        raise ValueError(f"[network] {error}") from None
     if network.byzantine.all():
         raise ValueError("[placement] every node is Byzantine; lower count.")
     for key in ("crashed", "stragglers"):
