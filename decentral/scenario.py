@@ -56,7 +56,7 @@ class PlacementSection:
 class DataSection:
     """The ``[data]`` table of a scenario."""
 
-    dataset: str = _field("digits", "digits, synthetic_regression, synthetic_classification, mnist, ...")
+    dataset: str = _field("digits", "digits, mnist5k, synthetic_regression, synthetic_classification, mnist, ...")
     partition: Any = _field("iid", "iid, or a table such as {name = 'dirichlet', alpha = 0.5}")
     batch_size: int = _field(32, "minibatch size of each local step")
     params: dict = _params()
