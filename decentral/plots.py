@@ -22,6 +22,7 @@ from matplotlib.colors import Normalize
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.patches import Patch, Rectangle
+from matplotlib.patheffects import withStroke
 
 import topologies
 
@@ -37,7 +38,6 @@ _PAGE = 7.0  # inches: the full text width
 _HEIGHT = 2.6
 _GRAPH_SCALE = 0.5  # topologies.draw's 7 x 6 (or 11 x 5 summary) inches, to paper size
 _MARK_COLOR = "#D55E00"
-_CHANCE_COLOR = "#000000"
 _MISSING_COLOR = "#f2f2f2"
 _METADATA = {"png": {}, "svg": {"Date": None}, "pdf": {"CreationDate": None}}
 
@@ -208,14 +208,15 @@ def heatmap(
     the maximum, NaN ignored; exact ties are all boxed, and an all-NaN line has none. The
     colours span [vmin, vmax] (each end defaults to the data's); values beyond are drawn in
     the end colour and the colour bar gets an arrow on that side. A chance level is a
-    dashed line across the colour bar, named in the legend.
+    white line edged in black across the colour bar (visible on every colour), named in the
+    legend.
 
     Args:
       values: float[r, c], NaN for a missing cell.
       row_labels: r labels, top to bottom.
       column_labels: c labels, left to right (rotated when long).
       stem: the path without a suffix (see `save`).
-      title: the axes title.
+      title: the figure title.
       metric: the colour bar label.
       mark_worst: "row", "column" or None (no box).
       higher_is_better: whether a larger value is better.
@@ -392,8 +393,9 @@ def _heatmap_figure(
         bar = figure.colorbar(image, ax=axes, label=metric, shrink=0.9, extend=_beyond(values, norm))
         handles = []
         if chance is not None and norm.vmin <= chance <= norm.vmax:
-            bar.ax.axhline(chance, color=_CHANCE_COLOR, linestyle="--", linewidth=1.2, gid="chance")
-            handles.append(Line2D([], [], color=_CHANCE_COLOR, linestyle="--", linewidth=1.2, label=f"chance ({chance:.2f})"))
+            look = {"color": "white", "linewidth": 1.4, "path_effects": [withStroke(linewidth=3, foreground="black")]}
+            bar.ax.axhline(chance, gid="chance", **look)
+            handles.append(Line2D([], [], label=f"chance ({chance:.2f})", **look))
         _annotate_cells(axes, values, cmap, norm)
         for row, column in marked:
             axes.add_patch(
@@ -406,8 +408,8 @@ def _heatmap_figure(
             handles.insert(0, Patch(fill=False, edgecolor=_MARK_COLOR, linewidth=2, label=f"worst in its {mark_worst}"))
         if handles:  # below everything, so it never meets the title or the labels
             figure.legend(handles=handles, loc="outside lower right", ncols=len(handles))
-        if title:
-            axes.set_title(title, loc="left")
+        if title:  # above the colour bar too, so a long title never meets its label
+            figure.suptitle(title)
     return figure, marked
 
 

@@ -269,7 +269,7 @@ def _chance_lines(figure):
 def test_heatmap_labels_its_axes_and_spans_the_colour_range_given():
     figure = _heatmap(vmin=0.0, vmax=1.0, chance=0.1)
     axes, colorbar = figure.axes
-    assert (axes.get_xlabel(), axes.get_ylabel(), axes.get_title(loc="left")) == ("attack", "aggregator", "t")
+    assert (axes.get_xlabel(), axes.get_ylabel(), figure.get_suptitle()) == ("attack", "aggregator", "t")
     norm = axes.get_images()[0].norm
     assert (norm.vmin, norm.vmax) == (0.0, 1.0) and colorbar.get_ylim() == (0.0, 1.0)
     (line,) = _chance_lines(figure)
