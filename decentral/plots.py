@@ -20,7 +20,9 @@ import networkx as nx
 import numpy as np
 from matplotlib.colors import Normalize
 from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
 from matplotlib.patches import Patch, Rectangle
+from matplotlib.patheffects import withStroke
 
 import topologies
 
@@ -150,6 +152,7 @@ def learning_curves(
     metric: str = "test accuracy",
     title: str | None = None,
     log: bool = False,
+    legend_title: str | None = None,
     formats: Sequence[str] = FORMATS[:2],
 ) -> list[Path]:
     """Plot a metric over rounds: the honest mean, and the worst honest node when known.
@@ -164,6 +167,7 @@ def learning_curves(
       metric: the y axis label.
       title: the figure title.
       log: a logarithmic y axis (e.g. consensus distance).
+      legend_title: what the curves are (e.g. "aggregator"), heading the legend.
       formats: names from FORMATS.
 
     Returns:
@@ -176,7 +180,8 @@ def learning_curves(
       >>> learning_curves([Curve("mean", rounds, mean, low)], "figures/ring/accuracy")  # doctest: +SKIP
     """
     formats = _check_formats("learning_curves", formats)
-    return save(_learning_curves_figure(curves, metric=metric, title=title, log=log), stem, formats)
+    figure = _learning_curves_figure(curves, metric=metric, title=title, log=log, legend_title=legend_title)
+    return save(figure, stem, formats)
 
 
 def heatmap(
@@ -189,23 +194,38 @@ def heatmap(
     metric: str = "final honest accuracy",
     mark_worst: str | None = "row",
     higher_is_better: bool = True,
+    xlabel: str | None = None,
+    ylabel: str | None = None,
+    vmin: float | None = None,
+    vmax: float | None = None,
+    chance: float | None = None,
     formats: Sequence[str] = FORMATS[:2],
 ) -> list[Path]:
     """Draw a table of values (e.g. rule x attack) as an annotated viridis heatmap.
 
     Every cell shows its value with 2 decimals; a NaN cell is hatched and reads "n/a". The
     worst cell of each row (or column) is boxed: the minimum when `higher_is_better`, else
-    the maximum, NaN ignored; exact ties are all boxed, and an all-NaN line has none.
+    the maximum, NaN ignored; exact ties are all boxed, and an all-NaN line has none. The
+    colours span [vmin, vmax] (each end defaults to the data's); values beyond are drawn in
+    the end colour and the colour bar gets an arrow on that side. A chance level is a
+    white line edged in black across the colour bar (visible on every colour), named in the
+    legend.
 
     Args:
       values: float[r, c], NaN for a missing cell.
       row_labels: r labels, top to bottom.
       column_labels: c labels, left to right (rotated when long).
       stem: the path without a suffix (see `save`).
-      title: the axes title.
+      title: the figure title.
       metric: the colour bar label.
       mark_worst: "row", "column" or None (no box).
       higher_is_better: whether a larger value is better.
+      xlabel: the x axis label (what the columns are).
+      ylabel: the y axis label (what the rows are).
+      vmin: the value of the lowest colour (None: the smallest value).
+      vmax: the value of the highest colour (None: the largest value).
+      chance: the value to mark on the colour bar (e.g. 0.1, chance accuracy on 10
+        classes), or None.
       formats: names from FORMATS.
 
     Returns:
@@ -213,7 +233,7 @@ def heatmap(
 
     Raises:
       ValueError: values not 2-D or not [len(row_labels), len(column_labels)], an unknown
-        mark_worst or format.
+        mark_worst or format, vmin >= vmax.
 
     Example:
       >>> heatmap(accuracy, ["mean", "krum"], ["alie", "ipm", "none"], "figures/rules")  # doctest: +SKIP
@@ -227,6 +247,11 @@ def heatmap(
         metric=metric,
         mark_worst=mark_worst,
         higher_is_better=higher_is_better,
+        xlabel=xlabel,
+        ylabel=ylabel,
+        vmin=vmin,
+        vmax=vmax,
+        chance=chance,
     )
     return save(figure, stem, formats)
 
@@ -239,6 +264,7 @@ def versus(
     ylabel: str = "final honest accuracy",
     title: str | None = None,
     log_x: bool = False,
+    legend_title: str | None = None,
     formats: Sequence[str] = FORMATS[:2],
 ) -> list[Path]:
     """Plot a final metric against a parameter (Byzantine fraction, spectral gap, ...).
@@ -254,6 +280,7 @@ def versus(
       ylabel: the y axis label.
       title: the axes title.
       log_x: a logarithmic x axis (e.g. the number of nodes); every x must be > 0.
+      legend_title: what the series are (e.g. "aggregator"), heading the legend.
       formats: names from FORMATS.
 
     Returns:
@@ -267,7 +294,8 @@ def versus(
       >>> versus([Series("median", fractions, accuracy)], "figures/f", xlabel="Byzantine fraction")  # doctest: +SKIP
     """
     formats = _check_formats("versus", formats)
-    return save(_versus_figure(series, xlabel=xlabel, ylabel=ylabel, title=title, log_x=log_x), stem, formats)
+    figure = _versus_figure(series, xlabel=xlabel, ylabel=ylabel, title=title, log_x=log_x, legend_title=legend_title)
+    return save(figure, stem, formats)
 
 
 def graph_accuracy(
@@ -306,7 +334,7 @@ def graph_accuracy(
     return save(_graph_accuracy_figure(graph, accuracy, byzantine, title=title), stem, formats)
 
 
-def _learning_curves_figure(curves, *, metric, title, log) -> Figure:
+def _learning_curves_figure(curves, *, metric, title, log, legend_title=None) -> Figure:
     """The learning-curves figure; see `learning_curves`."""
     curves = _check_items("learning_curves", "curves", curves, Curve)
     panels = [("honest mean", [curve.mean for curve in curves])]
@@ -325,7 +353,7 @@ def _learning_curves_figure(curves, *, metric, title, log) -> Figure:
             if log:
                 panel.set_yscale("log")
         axes[0].set_ylabel(metric)
-        style.legend(figure, axes[0], len(curves), len(panels))
+        style.legend(figure, axes[0], len(curves), len(panels), title=legend_title)
         if title:
             figure.suptitle(title)
     return figure
@@ -339,7 +367,8 @@ def _band_line(axes, index: int, label: str, x: np.ndarray, values: np.ndarray) 
 
 
 def _heatmap_figure(
-    values, row_labels, column_labels, *, title, metric, mark_worst, higher_is_better
+    values, row_labels, column_labels, *, title, metric, mark_worst, higher_is_better, xlabel=None, ylabel=None,
+    vmin=None, vmax=None, chance=None,
 ) -> tuple[Figure, list[tuple[int, int]]]:
     """The heatmap figure and the boxed (row, column) cells; see `heatmap`."""
     values = np.asarray(values, dtype=float)
@@ -354,30 +383,56 @@ def _heatmap_figure(
     if mark_worst not in ("row", "column", None):
         raise ValueError(f"heatmap: unknown mark_worst {mark_worst!r}. Valid: 'row', 'column' or None.")
     marked = [] if mark_worst is None else _worst_cells(values, mark_worst, higher_is_better=higher_is_better)
-    finite = values[np.isfinite(values)]
-    norm = Normalize(finite.min(), finite.max()) if finite.size else Normalize(0.0, 1.0)
+    norm = _colour_range(values, vmin, vmax)
     size = (min(_PAGE, max(_COLUMN, 1.7 + 0.55 * len(columns))), min(9.0, max(_HEIGHT, 1.3 + 0.3 * len(rows))))
     with matplotlib.rc_context(STYLE):
         figure = style.figure(size)
         axes = figure.subplots()
         cmap = matplotlib.colormaps["viridis"].with_extremes(bad=_MISSING_COLOR)
         image = axes.imshow(np.ma.masked_invalid(values), cmap=cmap, norm=norm, aspect="auto")
-        figure.colorbar(image, ax=axes, label=metric, shrink=0.9)
+        bar = figure.colorbar(image, ax=axes, label=metric, shrink=0.9, extend=_beyond(values, norm))
+        handles = []
+        if chance is not None and norm.vmin <= chance <= norm.vmax:
+            look = {"color": "white", "linewidth": 1.4, "path_effects": [withStroke(linewidth=3, foreground="black")]}
+            bar.ax.axhline(chance, gid="chance", **look)
+            handles.append(Line2D([], [], label=f"chance ({chance:.2f})", **look))
         _annotate_cells(axes, values, cmap, norm)
         for row, column in marked:
             axes.add_patch(
                 Rectangle((column - 0.5, row - 0.5), 1, 1, fill=False, edgecolor=_MARK_COLOR, linewidth=2, gid="worst")
             )
         _category_ticks(axes, rows, columns)
+        axes.set_xlabel(xlabel or "")
+        axes.set_ylabel(ylabel or "")
         if marked:
-            worst = f"worst in its {mark_worst}"
-            figure.legend(  # below everything, so it never meets the title or the labels
-                handles=[Patch(fill=False, edgecolor=_MARK_COLOR, linewidth=2, label=worst)],
-                loc="outside lower right",
-            )
-        if title:
-            axes.set_title(title, loc="left")
+            handles.insert(0, Patch(fill=False, edgecolor=_MARK_COLOR, linewidth=2, label=f"worst in its {mark_worst}"))
+        if handles:  # below everything, so it never meets the title or the labels
+            figure.legend(handles=handles, loc="outside lower right", ncols=len(handles))
+        if title:  # above the colour bar too, so a long title never meets its label
+            figure.suptitle(title)
     return figure, marked
+
+
+def _colour_range(values: np.ndarray, vmin, vmax) -> Normalize:
+    """The colour scale: [vmin, vmax], each end the data's when None (0..1 for no data)."""
+    finite = values[np.isfinite(values)]
+    low = vmin if vmin is not None else (finite.min() if finite.size else 0.0)
+    high = vmax if vmax is not None else (finite.max() if finite.size else 1.0)
+    if (vmin is not None or vmax is not None) and not low < high:
+        raise ValueError(
+            f"heatmap: the colour range [{low:g}, {high:g}] is empty (vmin={vmin}, vmax={vmax}, values "
+            f"{finite.min() if finite.size else 'none'}..{finite.max() if finite.size else 'none'}); "
+            "give a vmin below vmax."
+        )
+    return Normalize(float(low), float(high))
+
+
+def _beyond(values: np.ndarray, norm: Normalize) -> str:
+    """The colour bar's arrows: on each side some value lies beyond the colour range."""
+    finite = values[np.isfinite(values)]
+    low = bool(finite.size and finite.min() < norm.vmin)
+    high = bool(finite.size and finite.max() > norm.vmax)
+    return {(False, False): "neither", (True, False): "min", (False, True): "max", (True, True): "both"}[(low, high)]
 
 
 def _worst_cells(values: np.ndarray, line: str, *, higher_is_better: bool = True) -> list[tuple[int, int]]:
@@ -435,7 +490,7 @@ def _category_ticks(axes, rows: list[str], columns: list[str]) -> None:
         spine.set_visible(False)
 
 
-def _versus_figure(series, *, xlabel, ylabel, title, log_x=False) -> Figure:
+def _versus_figure(series, *, xlabel, ylabel, title, log_x=False, legend_title=None) -> Figure:
     """The versus figure; see `versus`."""
     series = _check_items("versus", "series", series, Series)
     if log_x and any(np.any(item.x <= 0) for item in series):
@@ -454,7 +509,7 @@ def _versus_figure(series, *, xlabel, ylabel, title, log_x=False) -> Figure:
             axes.set_xscale("log")
         axes.set_xlabel(xlabel)
         axes.set_ylabel(ylabel)
-        style.legend(figure, axes, len(series), 1)
+        style.legend(figure, axes, len(series), 1, title=legend_title)
         if title:
             axes.set_title(title)
     return figure

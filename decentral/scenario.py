@@ -63,7 +63,7 @@ class PlacementSection:
 class DataSection:
     """The ``[data]`` table of a scenario."""
 
-    dataset: str = _field("digits", "digits, synthetic_regression, synthetic_classification, mnist, ...")
+    dataset: str = _field("digits", "digits, mnist5k, synthetic_regression, synthetic_classification, mnist, ...")
     partition: Any = _field("iid", "iid, or a table such as {name = 'dirichlet', alpha = 0.5}")
     batch_size: int = _field(32, "minibatch size of each local step")
     params: dict = _params()
@@ -203,16 +203,69 @@ class Scenario:
         return dataclasses.asdict(self)
 
 
-def value_label(value) -> str:
-    """A sweep value as a short label: chains joined by '+', a table by its main key
-    (name, strategy, topology, ...) or as ``key=value`` pairs."""
-    if isinstance(value, list):
+#: The key that names a table's component, in the order looked for (``name`` first).
+MAIN_KEYS = ("name", "strategy", "topology", "aggregator", "dataset")
+
+
+def value_label(value, path: str | None = None, *, parameters: bool = True) -> str:
+    """A sweep value as a short label: chains (lists of names) joined by '+', other lists
+    in brackets (``[0,6]``); a table by its main key (name,
+    strategy, topology, ...) with its other entries, ``params`` unpacked, in parentheses:
+    ``{"name": "alie", "params": {"optimal": True}}`` -> ``alie(optimal=true)``,
+    ``{"name": "dirichlet", "alpha": 0.5}`` -> ``dirichlet(alpha=0.5)``; a table without one
+    as ``key=value`` pairs.
+
+    Args:
+        value: a config value (a sweep value, or what a results database stores at a path).
+        path: the config path of ``value``; for a whole table (``"placement"``), its keys
+            that hold the table's default (``count = 0``) are left out, and an empty
+            ``params`` always is. Parameters are shown as given: the component's own
+            defaults are not known here.
+        parameters: False: only the main key's label (``alie``).
+    """
+    if isinstance(value, list) and all(isinstance(item, str | list) for item in value):
         return "+".join(value_label(item) for item in value)
+    if not isinstance(value, dict):
+        return _text(value)
+    main = next((key for key in MAIN_KEYS if key in value), None)
+    entries = _entries(value, path, skip=main)
+    if main is None:
+        return ",".join(entries)
+    head = value_label(value[main])
+    return f"{head}({','.join(entries)})" if parameters and entries else head
+
+
+def _entries(table: dict, path: str | None, *, skip: str | None) -> list[str]:
+    """``key=value`` for the entries of a table but ``skip``, ``params`` unpacked; a whole
+    section's entries equal to the section's defaults left out."""
+    defaults = {}
+    if path in SECTIONS:
+        defaults = {field.name: _default(field) for field in dataclasses.fields(SECTIONS[path])}
+    entries = []
+    for key, item in table.items():
+        if key == skip or (key in defaults and item == defaults[key]):
+            continue
+        if key == "params" and isinstance(item, dict):
+            entries += [f"{name}={_text(parameter)}" for name, parameter in item.items()]
+        else:
+            entries.append(f"{key}={value_label(item) if isinstance(item, dict) else _text(item)}")
+    return entries
+
+
+def _default(field: dataclasses.Field):
+    if field.default_factory is not dataclasses.MISSING:
+        return field.default_factory()
+    return field.default
+
+
+def _text(value) -> str:
+    """A leaf as TOML writes it, unquoted: true, 0.5, [0,6], alie."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, list):
+        return "[" + ",".join(_text(item) for item in value) + "]"
     if isinstance(value, dict):
-        for key in ("name", "strategy", "topology", "aggregator", "dataset"):
-            if key in value:
-                return value_label(value[key])
-        return ",".join(f"{key}={value_label(item)}" for key, item in value.items())
+        return "{" + ",".join(f"{key}={_text(item)}" for key, item in value.items()) + "}"
     return str(value)
 
 

@@ -42,6 +42,7 @@ LAYERS = {
     "decentral.runner": 4,
     "decentral.study": 5,
     "decentral.figures": 5,
+    "decentral.figure_text": 5,
     "decentral.plots": 5,
     "decentral.plot_style": 5,
     "decentral.export": 5,

@@ -412,7 +412,7 @@ def test_registry_errors(call, message):
 
 def test_registry_lists_every_source():
     assert sorted(data.DATASETS) == [
-        "cifar10", "digits", "fashion_mnist", "mnist", "synthetic_classification", "synthetic_regression",
+        "cifar10", "digits", "fashion_mnist", "mnist", "mnist5k", "synthetic_classification", "synthetic_regression",
     ]
     assert sorted(data.PARTITIONS) == ["community", "dirichlet", "iid", "shards"]
     spec = data.make_dataset("digits", image=True)

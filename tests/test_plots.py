@@ -254,3 +254,48 @@ def test_graph_accuracy_validates_accuracy():
         plots.graph_accuracy(graph, accuracy[:7], byzantine, "unused")
     with pytest.raises(ValueError, match="accuracy is NaN at honest node 3"):
         plots.graph_accuracy(graph, accuracy, [0], "unused")
+
+
+def _heatmap(**options):
+    values = np.array([[0.5, np.nan], [0.25, 0.75]])
+    defaults = dict(title="t", metric="acc", mark_worst="row", higher_is_better=True, xlabel="attack", ylabel="aggregator")
+    return plots._heatmap_figure(values, ["mean", "krum"], ["none", "alie"], **(defaults | options))[0]
+
+
+def _chance_lines(figure):
+    return [line for line in figure.axes[1].get_lines() if line.get_gid() == "chance"]
+
+
+def test_heatmap_labels_its_axes_and_spans_the_colour_range_given():
+    figure = _heatmap(vmin=0.0, vmax=1.0, chance=0.1)
+    axes, colorbar = figure.axes
+    assert (axes.get_xlabel(), axes.get_ylabel(), figure.get_suptitle()) == ("attack", "aggregator", "t")
+    norm = axes.get_images()[0].norm
+    assert (norm.vmin, norm.vmax) == (0.0, 1.0) and colorbar.get_ylim() == (0.0, 1.0)
+    (line,) = _chance_lines(figure)
+    np.testing.assert_allclose(line.get_ydata(), [0.1, 0.1])
+    (legend,) = figure.legends
+    assert [entry.get_text() for entry in legend.get_texts()] == ["worst in its row", "chance (0.10)"]
+    # the data's range when not given; values beyond a given end: an arrow on that side
+    unfixed = _heatmap()
+    assert (unfixed.axes[0].get_images()[0].norm.vmin, unfixed.axes[0].get_images()[0].norm.vmax) == (0.25, 0.75)
+    assert not _chance_lines(unfixed)
+    assert _heatmap(vmin=0.3, vmax=0.7).axes[0].get_images()[0].colorbar.extend == "both"
+    assert _heatmap(vmin=0.0).axes[0].get_images()[0].colorbar.extend == "neither"
+    assert not _chance_lines(_heatmap(vmin=0.2, vmax=1.0, chance=0.1))  # below the colour range: not drawn
+    with pytest.raises(ValueError, match=r"colour range \[0.9, 0.2\] is empty"):
+        _heatmap(vmin=0.9, vmax=0.2)
+    with pytest.raises(ValueError, match=r"colour range \[0.8, 0.75\] is empty"):
+        _heatmap(vmin=0.8)
+
+
+def test_curves_and_versus_label_their_axes_and_legend():
+    figure = plots._learning_curves_figure([_curve("mean"), _curve("krum", seed=1)], metric="accuracy", title="T",
+                                           log=False, legend_title="aggregator")
+    assert [axes.get_xlabel() for axes in figure.axes] == ["round", "round"] and figure.axes[0].get_ylabel() == "accuracy"
+    assert figure.get_suptitle() == "T" and figure.legends[0].get_title().get_text() == "aggregator"
+    figure = plots._versus_figure([Series("a", [0.0, 1.0], [[0.5], [0.6]])], xlabel="x", ylabel="y", title="T",
+                                  legend_title="aggregator")
+    (axes,) = figure.axes
+    assert (axes.get_xlabel(), axes.get_ylabel(), axes.get_title()) == ("x", "y", "T")
+    assert axes.get_legend().get_title().get_text() == "aggregator"

@@ -2,6 +2,7 @@
 
 import shutil
 import sqlite3
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -75,12 +76,14 @@ def test_heatmap_cells_are_the_stored_final_accuracies(database, tmp_path, monke
         ("graph", {"where": {"defense.aggregator": "mean", "placement.count": 2}}),
     ],
 )
+@pytest.mark.filterwarnings("ignore:the runs pooled")  # pooling on purpose here
 def test_every_figure_kind_writes_its_files(kind, options, database, tmp_path):
     written = figures.make(kind, database, tmp_path / kind, formats=("png", "pdf"), **options)
     assert [path.suffix for path in written] == [".png", ".pdf"]
     assert all(path.stat().st_size > 1000 for path in written)
 
 
+@pytest.mark.filterwarnings("ignore:the runs pooled")
 def test_communities_figure_needs_a_graph_with_communities(database, tmp_path):
     with pytest.raises(ValueError, match="no communities"):
         figures.make("communities", database, tmp_path / "c", group="defense.aggregator")
@@ -215,3 +218,78 @@ def test_reproduce_set_changes_every_point_into_a_variant_folder(tmp_path, capsy
     assert len(configs) == 4 and all('"eval_every": 10' in c for c in configs)
     assert main(["reproduce", str(folder), "--quick", "--set", "run.roundz=3"]) == 2
     assert "roundz" in capsys.readouterr().err
+
+
+def _captured_heatmap(monkeypatch):
+    captured = {}
+
+    def capture(values, rows, columns, stem, **options):
+        captured.update(options, rows=rows, columns=columns)
+        return []
+
+    monkeypatch.setattr(figures.plots, "heatmap", capture)
+    return captured
+
+
+def test_heatmap_axes_title_colour_range_and_chance_from_the_runs(database, tmp_path, monkeypatch):
+    captured = _captured_heatmap(monkeypatch)
+    figures.make("heatmap", database, tmp_path / "h", rows="defense.aggregator", columns="placement.count")
+    assert (captured["xlabel"], captured["ylabel"]) == ("placement.count", "aggregator")
+    assert (captured["vmin"], captured["vmax"]) == (0.0, 1.0) and captured["chance"] == pytest.approx(0.1)  # digits
+    assert captured["title"] is None  # nothing is fixed: both swept paths are on the axes
+    figures.make("heatmap", database, tmp_path / "h", rows="defense.aggregator", columns="placement.count",
+                 where={"defense.aggregator": "mean"}, vmin=0.2, chance="none")
+    assert (captured["vmin"], captured["vmax"], captured["chance"]) == (0.2, 1.0, None)
+    assert captured["title"] == "aggregator=mean"
+    figures.make("heatmap", database, tmp_path / "h", rows="defense.aggregator", columns="placement.count",
+                 metric="train_loss", title="")
+    assert (captured["vmin"], captured["vmax"], captured["chance"], captured["title"]) == (None, None, None, None)
+
+
+def test_curves_title_names_what_the_selection_fixes(database, tmp_path, monkeypatch):
+    captured = {}
+    monkeypatch.setattr(figures.plots, "learning_curves", lambda curves, stem, **options: captured.update(options) or [])
+    figures.make("curves", database, tmp_path / "c", group="defense.aggregator", where={"placement.count": 1})
+    assert captured["title"] == "placement.count=1, placement.ids=[0]" and captured["legend_title"] == "aggregator"
+    figures.make("curves", database, tmp_path / "c", group="defense.aggregator", where={"placement.count": 1}, title="mine")
+    assert captured["title"] == "mine"
+
+
+def test_pooling_runs_that_differ_outside_the_selection_warns(database, tmp_path, monkeypatch):
+    monkeypatch.setattr(figures.plots, "learning_curves", lambda *args, **options: [])
+    with pytest.warns(UserWarning) as caught:
+        figures.make("curves", database, tmp_path / "c", group="defense.aggregator")
+    messages = [str(item.message) for item in caught]
+    assert messages[0].startswith("the runs pooled in the curve 'mean' differ in placement.count (1 and 2)")
+    assert any("placement.params.ids ([0] and [0, 6])" in message for message in messages) and len(messages) == 2
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # grouped or selected: nothing to warn about
+        figures.make("curves", database, tmp_path / "c", group="defense.aggregator", where={"placement.count": 2})
+        figures.make("curves", database, tmp_path / "c", group="placement", where={"defense.aggregator": "mean"})
+
+
+def test_cli_plot_colour_range_chance_and_the_warning_line(database, tmp_path, monkeypatch, capsys):
+    captured = _captured_heatmap(monkeypatch)
+    base = ["plot", "heatmap", "--db", str(database), "--out", str(tmp_path / "h"), "--rows", "defense.aggregator"]
+    assert main([*base, "--columns", "placement.count", "--vmin", "0.2", "--vmax", "0.9", "--chance", "0.5"]) == 0
+    assert (captured["vmin"], captured["vmax"], captured["chance"]) == (0.2, 0.9, 0.5)
+    assert main([*base, "--columns", "placement.count", "--chance", "half"]) == 2
+    assert "chance must be 'auto', 'none' or a number" in capsys.readouterr().err
+    assert main([*base, "--columns", "attack.name"]) == 0  # every cell pools two placements
+    err = capsys.readouterr().err.splitlines()
+    assert err[0].startswith("warning: the runs pooled in the cell 'mean x sign_flip' differ in placement.count")
+    assert all(line.startswith("warning: ") for line in err) and len(err) == 2
+
+
+def test_study_figure_keys_for_the_colour_range_and_chance(tmp_path):
+    folder = tmp_path / "mine"
+    folder.mkdir()
+    (folder / "s.toml").write_text('[run]\ntask = "averaging"\nrounds = 2\neval_every = 2\n')
+    head = 'scenarios = ["s.toml"]\n[[figures]]\nname = "a"\nkind = "heatmap"\n'
+    (folder / "study.toml").write_text(head + 'vmin = 0.1\nvmax = 0.9\nchance = "none"\n')
+    assert study.load(folder).figures[0]["vmin"] == 0.1
+    for text, message in [('vmin = "low"\n', "vmin must be a number"), ("chance = 2\n", "chance must be"),
+                          ('chance = "half"\n', "chance must be")]:
+        (folder / "study.toml").write_text(head + text)
+        with pytest.raises(ValueError, match=message):
+            study.load(folder)

