@@ -68,7 +68,7 @@ TOPOLOGIES = {
     "dumbbell": "Two cliques joined by r bridge edges (i, 2m-1-i) for i < r.",
     "exponential": "Static exponential graph (directed): node i sends to i + 2^k mod n for 2^k < n.",
     "from_networkx": "Copy a networkx graph with its nodes relabelled 0..n-1 (sorted order when sortable).",
-    "from_edgelist": "Read a plain-text edge list: one edge `u v` (two non-negative integer ids) per line.",
+    "from_edgelist": "Read a plain-text edge list: one edge `u v` (or `u v w`, with a weight) per line.",
     "random_matchings": "Random matchings: each round, nodes pair up along a uniformly random matching.",
     "one_peer_exponential": "One-peer exponential graph (directed): in round t node i sends to i + 2^(t mod tau) mod n.",
 }

@@ -48,8 +48,10 @@ def _relabel(graph: nx.Graph, order: list) -> nx.Graph:
 
 
 def from_edgelist(path, *, directed: bool = False, n: int | None = None) -> nx.Graph:
-    """Read a plain-text edge list: one edge `u v` (two non-negative integer ids) per line,
-    or `u v w` with a weight w (a finite number >= 0) on every line.
+    """Read a plain-text edge list: one edge `u v` (or `u v w`, with a weight) per line.
+
+    `u` and `v` are non-negative integer ids; a weight w is a finite number >= 0, given on
+    every line or on none.
 
     Blank lines and text after `#` are ignored; a repeated edge is the same edge (with the
     same weight). Nodes are 0..max id, or 0..n-1 when n is given (isolated nodes allowed).
