@@ -35,9 +35,12 @@ from ._random import random_geometric as random_geometric
 from ._random import random_regular as random_regular
 from ._random import small_world as small_world
 from ._random import stochastic_block as stochastic_block
+from ._attach import ADDING as ADDING
+from ._attach import attach as attach
 from ._placement import STRATEGIES as STRATEGIES
 from ._placement import STRATEGY_SUMMARIES as STRATEGY_SUMMARIES
 from ._placement import place as place
+from ._placement import placed as placed
 from ._placement import repair_placement as repair_placement
 
 #: Every graph builder by name (time-varying ones return a tuple of per-round graphs).
