@@ -109,6 +109,7 @@ PLACEMENTS = {
     "fiedler": "endpoints of the edges crossing the Fiedler-vector cut, most central first",
     "eclipse": "every neighbour of one victim node",
     "manual": "exactly the node ids given",
+    "attach": "adds count new Byzantine nodes linked to each target node (the graph stays the honest part)",
 }
 
 #: Dataset -> its summary (``decentral.data.DATASET_SUMMARIES``).

@@ -54,8 +54,8 @@ class NetworkSection:
 class PlacementSection:
     """The ``[placement]`` table of a scenario."""
 
-    strategy: str = _field("random", "a strategy of topologies.place (decentral list placements)")
-    count: int | float = _field(0, "Byzantine nodes: an int, or a float fraction of n (rounded down)")
+    strategy: str = _field("random", "a strategy of topologies.placed (decentral list placements)")
+    count: int | float = _field(0, "Byzantine nodes: an int, or a float fraction of n (rounded down); attach: per target")
     params: dict = _params()
 
 

@@ -13,6 +13,9 @@ History:
   1. Every result before versions were recorded.
   2. With ``[run] gossip_steps > 1``, an attack's state (Mimic's warm-up counter)
      advances once per round instead of once per gossip step.
+  3. Training data is split (or generated) over the honest nodes only, in id order; each
+     Byzantine node holds a copy of an honest node's data (``decentral.data.layout``).
+     Runs with Byzantine nodes and ``task = "train"`` change.
 """
 
-SEMANTICS_VERSION = 2
+SEMANTICS_VERSION = 3

@@ -17,6 +17,7 @@ from decentral.data import (
     partition_community,
     partition_dirichlet,
     partition_iid,
+    partition_labels,
     partition_shards,
 )
 from decentral.models import Linear, Logistic
@@ -151,6 +152,59 @@ def test_partition_argument_errors():
         load_dataset("digits", num_nodes=4, partition="community", communities=[0, 1, 1])
     with pytest.raises(ValueError, match="labels \\[42\\] that no sample has"):
         partition_community(DIGIT_LABELS, [0, 1], labels_of=[[0], [42]])
+
+
+def test_labels_partition_gives_each_node_its_listed_labels_split_equally():
+    per_node = [[0], [1], [1, 2], [9]]  # labels 3..8 are listed by nobody: left out
+    parts = partition_labels(DIGIT_LABELS, per_node, seed=0)
+    counts = {c: int((DIGIT_LABELS == c).sum()) for c in range(10)}
+    assert [sorted(set(DIGIT_LABELS[p].tolist())) for p in parts] == [[0], [1], [1, 2], [9]]
+    assert len(parts[0]) == counts[0] and len(parts[3]) == counts[9]
+    ones = [int((DIGIT_LABELS[p] == 1).sum()) for p in parts[1:3]]
+    assert sum(ones) == counts[1] and abs(ones[0] - ones[1]) <= 1  # label 1 split equally
+    assert int((DIGIT_LABELS[parts[2]] == 2).sum()) == counts[2]
+    flat = np.concatenate(parts)
+    assert len(np.unique(flat)) == len(flat)  # disjoint
+    assert partition_labels(DIGIT_LABELS, per_node, seed=0)[2].tolist() == parts[2].tolist()
+    fed = load_dataset("digits", num_nodes=3, partition={"name": "labels", "per_node": [[0], [5], [0, 5]]})
+    held = label_counts(fed.train, 10)
+    assert held[:, [1, 2, 3, 4, 6, 7, 8, 9]].sum() == 0 and held[0, 5] == 0 and held[1, 0] == 0
+    assert held[:, 0].sum() == counts[0] and held[:, 5].sum() == counts[5]
+
+
+@pytest.mark.parametrize(
+    "call, message",
+    [
+        (lambda: load_dataset("digits", num_nodes=4, partition={"name": "labels", "per_node": [[0], [1]]}),
+         r"per_node lists 2 label sets for 4 nodes \(in a run, the honest nodes in id order: there are 4\)"),
+        (lambda: partition_labels(DIGIT_LABELS, [[0], [10]]), r"per_node\[1\] lists label 10, not a label of the training set"),
+        (lambda: partition_labels(DIGIT_LABELS[:3], [[int(DIGIT_LABELS[0])]] * 4), r"node \d \(labels \[\d\]\) gets no sample"),
+        (lambda: data.make_partition("labels", per_node=[[0], []]), r"per_node\[1\] must be a non-empty list of labels"),
+        (lambda: data.make_partition("labels", per_node=[[0], [1, 1]]), r"per_node\[1\] lists a label twice"),
+        (lambda: data.make_partition("labels", per_node=[[0], [-1]]), r"non-negative integer labels"),
+        (lambda: data.make_partition("labels", per_node=[0, 1]), r"per_node\[0\] must be a non-empty list"),
+        (lambda: data.make_partition("labels"), r"per_node must be a non-empty list of label lists"),
+    ],
+)
+def test_labels_partition_errors(call, message):
+    with pytest.raises(ValueError, match=message):
+        call()
+
+
+def test_over_nodes_gives_byzantine_nodes_copies_of_honest_rows():
+    honest = load_dataset("synthetic_regression", num_nodes=3, seed=0, dim=2, samples_per_node=4)
+    byzantine = np.array([False, True, False, True, True, False])
+    laid = data.over_nodes(honest, byzantine)
+    np.testing.assert_array_equal(data.layout.sources(byzantine), [0, 0, 1, 1, 2, 2])
+    np.testing.assert_array_equal(laid.info["data_of"], [0, 0, 2, 2, 5, 5])
+    for node, row in enumerate([0, 0, 1, 1, 2, 2]):
+        np.testing.assert_array_equal(laid.train.x[node], honest.train.x[row])
+        np.testing.assert_array_equal(laid.optimum["w"][node], honest.optimum["w"][row])
+    np.testing.assert_array_equal(laid.x_test, honest.x_test)
+    with pytest.raises(ValueError, match="3 rows for 2 honest nodes"):
+        data.over_nodes(honest, [False, True, False, True])
+    with pytest.raises(ValueError, match="every node is Byzantine"):
+        data.layout.sources([True, True])
 
 
 # --------------------------------------------------------------------------- padding and sampling
@@ -414,7 +468,7 @@ def test_registry_lists_every_source():
     assert sorted(data.DATASETS) == [
         "cifar10", "digits", "fashion_mnist", "mnist", "mnist5k", "synthetic_classification", "synthetic_regression",
     ]
-    assert sorted(data.PARTITIONS) == ["community", "dirichlet", "iid", "shards"]
+    assert sorted(data.PARTITIONS) == ["community", "dirichlet", "iid", "labels", "shards"]
     spec = data.make_dataset("digits", image=True)
     assert data.make_dataset(spec) is spec and spec == data.Digits(image=True)
     assert data.make_partition({"name": "dirichlet", "alpha": 2}) == data.Dirichlet(alpha=2.0)

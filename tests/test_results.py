@@ -316,8 +316,9 @@ def test_the_run_id_hashes_the_config_with_the_semantics_version():
     serves a point computed under the old semantics as done); update the pins with it."""
     from decentral.semantics import SEMANTICS_VERSION
 
-    assert SEMANTICS_VERSION == 2
-    assert results.run_id({"run": {"seed": 0}}) == "20323659058d3cc6"
+    assert SEMANTICS_VERSION == 3
+    assert results.run_id({"run": {"seed": 0}}) == "f8ea43382889923f"
+    assert results.run_id({"run": {"seed": 0}}, semantics=2) == "20323659058d3cc6"
     assert results.run_id({"run": {"seed": 0}}, semantics=1) == "8e274f85fc23cf96"
 
 
@@ -331,8 +332,8 @@ def test_runs_of_another_semantics_version_are_kept_but_run_again_with_a_warning
         connection.execute("UPDATE metrics SET run = ? WHERE run = ?", (old, first.id))
         connection.execute("UPDATE runs SET id = ?, versions = ? WHERE id = ?", (old, json.dumps({"jax": "0"}), first.id))
     assert results.semantics_versions(results.connect(path)) == {1: 1}
-    with pytest.warns(UserWarning, match=r"holds runs of another semantics version \(1 of version 1; this is version 2\)"):
+    with pytest.warns(UserWarning, match=r"holds runs of another semantics version \(1 of version 1; this is version 3\)"):
         ((_, outcome),) = list(runner.execute_all(path, [({}, scenario)]))
     assert outcome.status == "done" and outcome.id == first.id  # computed again, not skipped
-    assert results.semantics_versions(results.connect(path)) == {1: 1, 2: 1}
+    assert results.semantics_versions(results.connect(path)) == {1: 1, 3: 1}
     assert metric_table(path, old) == metric_table(path, first.id)  # the old run is kept

@@ -164,6 +164,55 @@ def test_label_flip_outside_its_rounds_is_honest_training():
     )
 
 
+def test_label_flip_byzantine_nodes_train_on_flipped_copies_of_honest_data():
+    plan = engine.build(tiny(placement={"strategy": "manual", "count": 2, "params": {"ids": [4, 7]}}, attack={"name": "label_flip"}))
+    poisoned, train = engine.poisoned_data(plan), plan.data.train
+    source = plan.data.info["data_of"]
+    assert source[4] != 4 and source[7] != 7 and not plan.network.byzantine[source].any()
+    for node in (4, 7):
+        np.testing.assert_array_equal(train.x[node], train.x[source[node]])  # a copy of an honest node's data
+        np.testing.assert_array_equal(poisoned["y"][node], 9 - np.asarray(train.y[source[node]]))  # flipped
+
+
+def test_honest_data_does_not_depend_on_where_the_byzantine_nodes_are():
+    """The split is over the honest nodes in id order: two placements of 2 nodes, and two
+    attached nodes beside an honest graph (its 12 nodes all honest), give the honest nodes
+    the same data; so does another attack."""
+    partition = {"partition": {"name": "dirichlet", "alpha": 0.5}}
+
+    def honest_x(**tables):
+        plan = engine.build(tiny(data=partition, **tables))
+        return np.asarray(engine.inputs_of(plan).honest_train.x)
+
+    first = honest_x(placement={"strategy": "manual", "count": 2, "params": {"ids": [0, 1]}})
+    np.testing.assert_array_equal(first, honest_x(placement={"strategy": "manual", "count": 2, "params": {"ids": [5, 9]}}))
+    np.testing.assert_array_equal(
+        first, honest_x(placement={"strategy": "max_degree", "count": 2}, attack={"name": "label_flip"})
+    )
+    attached = honest_x(placement={"strategy": "attach", "count": 1, "params": {"targets": [3, 8]}})
+    np.testing.assert_array_equal(attached, honest_x())
+    assert attached.shape[0] == 12 and first.shape[0] == 10
+
+
+def test_the_engine_runs_on_a_graph_with_attached_byzantine_nodes():
+    """A 6-node complete honest graph with one ALIE attacker beside every node (ids 6..11)."""
+    scenario = tiny(
+        network={"topology": "complete", "params": {"n": 6}},
+        placement={"strategy": "attach", "count": 1, "params": {"targets": "all"}},
+        attack={"name": "alie"},
+        defense={"aggregator": "trimmed_mean", "f": 1},
+        run={"rounds": 10, "eval_every": 10},
+    )
+    plan = engine.build(scenario)
+    assert plan.network.n == 12 and np.flatnonzero(plan.network.byzantine).tolist() == list(range(6, 12))
+    assert sorted(plan.graph.neighbors(8)) == [2] and plan.graph.degree(2) == 6
+    np.testing.assert_array_equal(plan.data.info["data_of"], list(range(6)) * 2)
+    np.testing.assert_array_equal(plan.f_nodes, np.ones(12))
+    result = engine.simulate(scenario)
+    accuracy = result.metrics["test_accuracy"]
+    assert accuracy.shape[-1] == 6 and np.isfinite(accuracy).all()
+
+
 def ring_averaging(rounds, **faults):
     """4 nodes on a ring averaging with mean: Metropolis weights 1/3 on self and both neighbours."""
     scenario = scenario_from_dict({
@@ -252,6 +301,17 @@ def test_time_varying_requirement_is_checked_on_the_smallest_inbox():
         ({"model": {"name": "linear"}}, "classification"),
         ({"faults": {"crashed": [12]}}, "crashed"),
         ({"run": {"gossip": "updates", "order": "cta"}}, "updates"),
+        ({"placement": {"strategy": "attach", "count": 1, "params": {"targets": [12]}}}, "targets holds node 12"),
+        ({"placement": {"strategy": "attach", "count": 1, "params": {"max_per_neighborhood": 1}}}, "max_per_neighborhood"),
+        ({"placement": {"strategy": "attach", "count": 0.5}}, "attach: count must be an integer"),
+        (
+            {"network": {"topology": "random_matchings", "params": {"n": 12, "rounds": 2}}, "placement": {"strategy": "attach"}},
+            r"strategy 'attach' adds nodes to a static graph, and topology 'random_matchings' is time-varying",
+        ),
+        (
+            {"placement": {"count": 2}, "data": {"partition": {"name": "labels", "per_node": [[c % 10] for c in range(12)]}}},
+            r"per_node lists 12 label sets for 10 nodes \(in a run, the honest nodes",
+        ),
     ],
 )
 def test_bad_scenarios_fail_before_compilation_with_a_clear_message(tables, message):

@@ -1,5 +1,7 @@
 """Byzantine placement: counts, determinism, what each strategy picks, neighbourhood limits."""
 
+from pathlib import Path
+
 import networkx as nx
 import numpy as np
 import pytest
@@ -189,3 +191,79 @@ def test_byzantine_counts_matches_loop(ba):
     byzantine = [1, 4, 9, 30]
     expected = np.array([sum(u in byzantine for u in ba.neighbors(v)) for v in range(60)])
     np.testing.assert_array_equal(topologies.byzantine_counts(ba, byzantine), expected)
+
+
+# --------------------------------------------------------------------------- attach
+
+
+def test_attach_adds_count_nodes_per_target_numbered_in_target_order():
+    honest = topologies.ring(5)
+    graph, byzantine = topologies.placed(honest, 2, "attach", targets=[3, 0], seed=9)
+    assert byzantine == [5, 6, 7, 8]
+    assert graph.number_of_nodes() == 9 and not graph.is_directed()
+    # target 3's attackers first (5, 6), then target 0's (7, 8), each linked to its target only
+    assert {v: sorted(graph.neighbors(v)) for v in byzantine} == {5: [3], 6: [3], 7: [0], 8: [0]}
+    assert {v: graph.nodes[v]["attached_to"] for v in byzantine} == {5: 3, 6: 3, 7: 0, 8: 0}
+    # the honest part is exactly the graph as built, which is left untouched
+    assert nx.utils.graphs_equal(graph.subgraph(range(5)), honest)
+    assert honest.number_of_nodes() == 5 and honest.number_of_edges() == 5
+    np.testing.assert_array_equal(topologies.byzantine_counts(graph, byzantine)[:5], [2, 0, 0, 2, 0])
+
+
+def test_attach_all_targets_and_directed_graphs_link_both_ways():
+    graph, byzantine = topologies.placed(topologies.ring(3), 1, "attach")
+    assert byzantine == [3, 4, 5] and [graph.nodes[v]["attached_to"] for v in byzantine] == [0, 1, 2]
+    directed = nx.DiGraph([(0, 1), (1, 2), (2, 0)])
+    graph, byzantine = topologies.attach(directed, 1, targets=[1])
+    assert graph.is_directed() and byzantine == [3]
+    assert set(graph.in_edges(3)) == {(1, 3)} and set(graph.out_edges(3)) == {(3, 1)}
+    assert set(graph.edges) - {(3, 1), (1, 3)} == set(directed.edges)
+
+
+def test_attach_keeps_the_target_community():
+    graph, byzantine = topologies.placed(topologies.dumbbell(3), 1, "attach", targets=[0, 4])
+    assert [graph.nodes[v]["community"] for v in byzantine] == [0, 1]
+
+
+def test_attach_with_no_attackers_and_the_other_strategies_keep_the_graph():
+    ring = topologies.ring(6)
+    graph, byzantine = topologies.placed(ring, 0, "attach")
+    assert byzantine == [] and nx.utils.graphs_equal(graph, ring)
+    graph, byzantine = topologies.placed(ring, 2, "max_degree")
+    assert graph is ring and byzantine == topologies.place(ring, 2, "max_degree")
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        (dict(count=1, targets=[6]), r"attach: targets holds node 6, outside 0\.\.5"),
+        (dict(count=1, targets=[1, 1]), r"targets repeats a node id"),
+        (dict(count=1, targets=[]), r"non-empty list of node ids in 0\.\.5"),
+        (dict(count=1, targets="some"), r"targets must be \"all\" or a list"),
+        (dict(count=1, targets=[True]), r"node id in targets must be an integer"),
+        (dict(count=0.5), r"attach: count must be an integer; got 0\.5"),
+        (dict(count=-1), r"attach needs count >= 0"),
+        (dict(count=1, max_per_neighborhood=1), r"'attach' gives every target exactly count .* max_per_neighborhood"),
+        (dict(count=1, repair=True), r"so repair does not apply"),
+        (dict(count=1, victim=2), r"option victim= applies to strategy eclipse, not 'attach'"),
+    ],
+)
+def test_attach_bad_input(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        topologies.placed(topologies.ring(6), strategy="attach", **kwargs)
+
+
+def test_place_refuses_attach_and_targets_belong_to_attach():
+    with pytest.raises(ValueError, match=r"'attach' adds nodes, so it changes the graph; call topologies\.placed"):
+        topologies.place(topologies.ring(6), 1, "attach")
+    with pytest.raises(ValueError, match=r"option targets= applies to strategy 'attach', not 'max_degree'"):
+        topologies.placed(topologies.ring(6), 1, "max_degree", targets=[0])
+
+
+def test_attach_builds_the_honest_majority_ring_of_the_study():
+    """ClippedGossip's ring: 5 honest nodes, 2 Byzantine ones beside each (its edge list)."""
+    path = Path(__file__).resolve().parent.parent / "experiments" / "honest_majority_ring" / "ring.edgelist"
+    lines = [line.split("#")[0].split() for line in path.read_text().splitlines()]
+    listed = {frozenset(map(int, pair)) for pair in lines if pair}
+    graph, byzantine = topologies.placed(topologies.ring(5), 2, "attach")
+    assert byzantine == list(range(5, 15)) and {frozenset(edge) for edge in graph.edges} == listed

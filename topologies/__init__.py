@@ -10,6 +10,8 @@ from ._analysis import Robustness as Robustness
 from ._analysis import analyze as analyze
 from ._analysis import byzantine_counts as byzantine_counts
 from ._analysis import robustness as robustness
+from ._attach import ADDING as ADDING
+from ._attach import attach as attach
 from ._builders import circulant as circulant
 from ._builders import complete as complete
 from ._builders import dumbbell as dumbbell
@@ -39,6 +41,7 @@ from ._weights import read_weight_matrix as read_weight_matrix
 from ._placement import STRATEGIES as STRATEGIES
 from ._placement import STRATEGY_SUMMARIES as STRATEGY_SUMMARIES
 from ._placement import place as place
+from ._placement import placed as placed
 from ._placement import repair_placement as repair_placement
 
 #: Every graph builder by name (time-varying ones return a tuple of per-round graphs).

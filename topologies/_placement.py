@@ -6,7 +6,8 @@ means out-degree, eigenvector centrality is taken on the reversed graph, and `ec
 takes the victim's in-neighbours (its inbox); `cut_vertices`, `clustered`, `spread` and
 `fiedler` use the undirected version. Neighbourhood limits count Byzantine in-neighbours.
 Centralities are exact networkx computations: betweenness costs O(nm), fiedler a dense
-O(n^3) eigendecomposition.
+O(n^3) eigendecomposition. The strategy ``attach`` adds new Byzantine nodes instead
+(``_attach``); :func:`placed` serves every strategy, returning the run's graph too.
 """
 
 import math
@@ -17,6 +18,7 @@ import networkx as nx
 import numpy as np
 
 from ._analysis import byzantine_counts, in_counts, inbox_links
+from ._attach import ADDING, attach
 from ._checks import check_choice, check_int, check_members, check_node_ids, derive_seed
 
 
@@ -47,6 +49,7 @@ def place(
       fiedler: endpoints of the edges crossing the sign cut of the Fiedler vector
         (v2 of the Laplacian L = D - A), most central (betweenness) first.
       manual: exactly `ids` (count None or len(ids)).
+    (`attach` adds nodes instead: see :func:`placed`.)
 
     With max_per_neighborhood=b, every honest node must end with at most b Byzantine
     (in-)neighbours: a violation raises, or with repair=True is mended by
@@ -81,6 +84,11 @@ def place(
     """
     n = check_node_ids("place", graph)
     strategy = check_choice("place", "strategy", strategy, STRATEGIES)
+    if strategy in ADDING:
+        raise ValueError(
+            f"place: strategy {strategy!r} adds nodes, so it changes the graph; call "
+            f"topologies.placed(graph, count, {strategy!r}, targets=...), which returns the new graph too."
+        )
     _check_options(strategy, victim=victim, ids=ids, center=center)
     if strategy in _FIXED:
         ranking = (
@@ -110,6 +118,65 @@ def place(
             stacklevel=2,
         )
     return chosen
+
+
+def placed(
+    graph: nx.Graph,
+    count,
+    strategy: str = "random",
+    *,
+    seed: int | None = None,
+    victim: int | None = None,
+    ids=None,
+    center: int | None = None,
+    max_per_neighborhood: int | None = None,
+    repair: bool = False,
+    targets=None,
+) -> tuple[nx.Graph, list[int]]:
+    """The graph a run uses and its Byzantine ids, for every strategy.
+
+    ``attach`` (see :func:`~topologies._attach.attach`) returns a new graph: the given one
+    unchanged plus ``count`` new Byzantine nodes linked to each of ``targets`` (default
+    ``"all"``), numbered n, n+1, ... in target order. It is deterministic (``seed`` is
+    accepted and ignored) and refuses ``max_per_neighborhood`` and ``repair``: every
+    target gets exactly ``count`` Byzantine neighbours by construction, so ``count`` is
+    the limit. Every other strategy returns ``graph`` itself and :func:`place`'s ids.
+
+    Args:
+      graph: nodes 0..n-1 (never modified).
+      count: as :func:`place` takes it; for ``attach`` the attackers per target (an int).
+      strategy: one of STRATEGIES.
+      seed, victim, ids, center, max_per_neighborhood, repair: as in :func:`place`.
+      targets: ``attach`` only: ``"all"`` or a list of distinct node ids.
+
+    Returns:
+      ``(graph, byzantine)``: the run's graph and its sorted Byzantine ids.
+
+    Raises:
+      ValueError: as :func:`place` and ``attach`` raise, or an option the strategy does
+        not take.
+
+    Example:
+      >>> graph, byzantine = placed(ring(4), 2, "attach", targets=[1])
+      >>> graph.number_of_nodes(), byzantine
+      (6, [4, 5])
+    """
+    strategy = check_choice("place", "strategy", strategy, STRATEGIES)
+    if strategy not in ADDING:
+        if targets is not None:
+            raise ValueError(f"place: option targets= applies to strategy 'attach', not {strategy!r}. Remove it.")
+        return graph, place(
+            graph, count, strategy, seed=seed, victim=victim, ids=ids, center=center,
+            max_per_neighborhood=max_per_neighborhood, repair=repair,
+        )
+    _check_options(strategy, victim=victim, ids=ids, center=center)
+    if max_per_neighborhood is not None or repair:
+        option = "max_per_neighborhood" if max_per_neighborhood is not None else "repair"
+        raise ValueError(
+            f"place: strategy 'attach' gives every target exactly count Byzantine neighbours, so {option} "
+            "does not apply. Remove it (count is the per-target limit)."
+        )
+    return attach(graph, count, targets="all" if targets is None else targets)
 
 
 def _check_options(strategy: str, **options) -> None:
@@ -278,7 +345,7 @@ _RANKINGS = {
     "spread": _spread,
     "fiedler": _fiedler,
 }
-STRATEGIES = (*_RANKINGS, *_FIXED)
+STRATEGIES = (*_RANKINGS, *_FIXED, *ADDING)
 
 #: One line per strategy, for ``decentral list placements`` (details in :func:`place`).
 STRATEGY_SUMMARIES = {
@@ -293,6 +360,7 @@ STRATEGY_SUMMARIES = {
     "fiedler": "endpoints of the edges crossing the Fiedler-vector cut, most central first",
     "eclipse": "every neighbour of one victim node",
     "manual": "exactly the node ids given",
+    "attach": "adds count new Byzantine nodes linked to each target node (the graph stays the honest part)",
 }
 
 

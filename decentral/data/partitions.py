@@ -1,7 +1,7 @@
 """Partitions of a labelled training set over the nodes, their specs and registry, and padding.
 
 ``iid``, ``dirichlet`` (label skew), ``shards`` (k labels per node), ``community`` (each
-graph community its own labels): functions returning one index array per node, frozen
+graph community its own labels), ``labels`` (an explicit label list per node): functions returning one index array per node, frozen
 specs in :data:`PARTITIONS` built by :func:`make_partition`, then :func:`pad_nodes` gathers
 the parts into a :class:`NodeData`.
 """
@@ -293,6 +293,55 @@ def partition_community(labels, communities, *, seed=0, labels_of=None) -> list[
     return parts
 
 
+def partition_labels(labels, per_node, *, seed=0) -> list[np.ndarray]:
+    """An explicit label assignment: node k holds the samples whose label is in per_node[k].
+
+    A label listed by several nodes is shuffled and split equally among them (sizes
+    differ by <= 1, nodes in id order); a label no node lists is left out of training.
+
+    Args:
+        labels: int[N] labels.
+        per_node: one list of labels per node, in node order (n = its length).
+        seed: partition seed.
+
+    Returns:
+        list of n disjoint index arrays.
+
+    Raises:
+        ValueError: a label that is not a label of the training set, or a node that gets
+            no sample (its labels have fewer samples than holders).
+
+    References:
+        Wu, Chen, Ling, "Byzantine-resilient decentralized stochastic optimization with
+        robust aggregation rules" (IOS), IEEE TSP 2023: honest node i holds digit i.
+    """
+    labels = _labels("partition_labels", labels)
+    classes = np.unique(labels)
+    for node, group in enumerate(per_node):
+        outside = sorted(set(int(c) for c in group) - set(classes.tolist()))
+        if outside:
+            raise ValueError(
+                f"labels partition: per_node[{node}] lists label {outside[0]}, not a label of the training set "
+                f"(its labels: {classes.tolist()}). Use labels of the dataset."
+            )
+    rng = _rng(seed)
+    parts: list[list[np.ndarray]] = [[] for _ in per_node]
+    for c in classes:
+        holders = [node for node, group in enumerate(per_node) if c in group]
+        if not holders:
+            continue
+        pool = rng.permutation(np.flatnonzero(labels == c))
+        for node, piece in zip(holders, np.array_split(pool, len(holders))):
+            parts[node].append(piece)
+    for node, pieces in enumerate(parts):
+        if sum(len(piece) for piece in pieces) == 0:
+            raise ValueError(
+                f"labels partition: node {node} (labels {list(per_node[node])}) gets no sample: its labels have "
+                "fewer samples than nodes listing them. List fewer nodes per label, or a larger dataset."
+            )
+    return [rng.permutation(np.concatenate(pieces)) for pieces in parts]
+
+
 class Partition:
     """Base of the partition specs: ``split(labels, num_nodes, *, seed, communities=None)``."""
 
@@ -378,17 +427,57 @@ class Community(Partition):
         return partition_community(labels, communities, seed=seed, labels_of=self.labels)
 
 
+@dataclasses.dataclass(frozen=True)
+class Labels(Partition):
+    """:func:`partition_labels` with ``per_node``, one label list per node (``communities`` is not used).
+
+    In a run the nodes are the honest ones, in id order (Byzantine nodes hold no data of
+    their own), so ``per_node`` has one entry per honest node.
+    """
+
+    name: ClassVar[str] = "labels"
+    per_node: tuple[tuple[int, ...], ...] = ()
+
+    def __post_init__(self):
+        groups = self.per_node
+        if isinstance(groups, (str, bytes)) or not isinstance(groups, Sequence) or not groups:
+            raise ValueError(
+                f"labels: per_node must be a non-empty list of label lists, one per honest node; got {groups!r}."
+            )
+        checked = []
+        for node, group in enumerate(groups):
+            if isinstance(group, (str, bytes)) or not isinstance(group, Sequence) or not group:
+                raise ValueError(f"labels: per_node[{node}] must be a non-empty list of labels; got {group!r}.")
+            if not all(isinstance(c, numbers.Integral) and not isinstance(c, bool) and c >= 0 for c in group):
+                raise ValueError(f"labels: per_node[{node}] must hold non-negative integer labels; got {list(group)!r}.")
+            if len(set(group)) != len(group):
+                raise ValueError(f"labels: per_node[{node}] lists a label twice ({list(group)}); list each once.")
+            checked.append(tuple(int(c) for c in group))
+        object.__setattr__(self, "per_node", tuple(checked))
+
+    def split(self, labels, num_nodes, *, seed=0, communities=None):
+        del communities
+        if len(self.per_node) != num_nodes:
+            raise ValueError(
+                f"labels partition: per_node lists {len(self.per_node)} label sets for {num_nodes} nodes (in a run, "
+                f"the honest nodes in id order: there are {num_nodes}); give exactly one list per honest node."
+            )
+        return partition_labels(labels, self.per_node, seed=seed)
+
+
 #: Every partition spec, by config name.
-PARTITIONS: dict[str, type[Partition]] = {"iid": Iid, "dirichlet": Dirichlet, "shards": Shards, "community": Community}
+PARTITIONS: dict[str, type[Partition]] = {
+    "iid": Iid, "dirichlet": Dirichlet, "shards": Shards, "community": Community, "labels": Labels,
+}
 
 
 def make_partition(config="iid", **params) -> Partition:
     """Build a partition spec from a name, a table or a built spec.
 
     Args:
-        config: a key of :data:`PARTITIONS` ("iid", "dirichlet", "shards", "community"), a
+        config: a key of :data:`PARTITIONS` ("iid", "dirichlet", "shards", "community", "labels"), a
             table ``{"name": "dirichlet", "alpha": 0.1}``, or a :class:`Partition`.
-        **params: the spec's fields (``alpha``, ``balanced``, ``labels_per_node``, ``labels``).
+        **params: the spec's fields (``alpha``, ``balanced``, ``labels_per_node``, ``labels``, ``per_node``).
 
     Returns:
         Partition (frozen).

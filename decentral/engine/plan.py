@@ -2,9 +2,9 @@
 
 :func:`build` turns a :class:`~decentral.scenario.Scenario` into a :class:`Plan`: the seeds
 of each purpose, the graph and its Byzantine nodes, the engine's network tables, the f
-each node's rule assumes, the rule, the attack, the data, the model and the optimizer.
-Everything is validated here, so a bad scenario fails with a message naming the table
-and key before anything compiles.
+each node's rule assumes, the rule, the attack, the data (split over the honest nodes),
+the model and the optimizer. Everything is validated here, so a bad scenario fails with
+a message naming the table and key before anything compiles.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from attacks._registry import load_plugin
 
 from .. import aggregators
 from .._hints import did_you_mean
-from ..data import make_dataset
+from ..data import make_dataset, over_nodes
 from ..models import make_model
 from ..network import from_graph, from_schedule
 from ..scenario import Scenario
@@ -143,17 +143,29 @@ class Plan:
 def graph_and_byzantine(scenario: Scenario, seeds: dict | None = None):
     """``(graph, byzantine ids, schedule)``: the scenario's graph (for a time-varying one,
     the union of its rounds' edges, placement and analysis run on it), its Byzantine nodes,
-    and the per-round graphs (None for a static graph)."""
+    and the per-round graphs (None for a static graph).
+
+    The graph is the one the run uses: for a strategy that adds nodes (``attach``,
+    ``topologies.ADDING``) the built graph with the new Byzantine nodes; time-varying
+    graphs refuse such a strategy (their rounds would need the added links too)."""
     seeds = seeds or derive_seeds(scenario.run)
     graph = build_graph(scenario, seeds["topology"])
     schedule = graph if isinstance(graph, tuple) else None
-    if schedule is not None:
-        graph = nx.compose_all(schedule)
     placement = scenario.placement
-    byzantine = _call_with_params(
-        "[placement.params]", topologies.place, placement.params, graph=graph, count=placement.count,
-        strategy=placement.strategy, seed=seeds["placement"],
-    ) if placement.count else []
+    if schedule is not None:
+        if placement.strategy in topologies.ADDING:
+            raise ValueError(
+                f"[placement] strategy {placement.strategy!r} adds nodes to a static graph, and topology "
+                f"{scenario.network.topology!r} is time-varying (one graph per round). Use a static topology, "
+                "or a strategy that chooses existing nodes (decentral list placements)."
+            )
+        graph = nx.compose_all(schedule)
+    byzantine = []
+    if placement.count:
+        graph, byzantine = _call_with_params(
+            "[placement.params]", topologies.placed, placement.params, graph=graph, count=placement.count,
+            strategy=placement.strategy, seed=seeds["placement"],
+        )
     return graph, list(byzantine), schedule
 
 
@@ -188,9 +200,7 @@ def build(scenario: Scenario) -> Plan:
         )
     data = model = flattener = None
     if train:
-        communities = _communities(graph)
-        dataset = make_dataset(scenario.data.dataset, **scenario.data.params)
-        data = dataset.build(network.n, seed=seeds["data"], partition=scenario.data.partition, communities=communities)
+        data = build_data(scenario, graph, network.byzantine, seeds["data"])
         model = make_model(scenario.model.name, **scenario.model.params)
         if model.task != data.task:
             raise ValueError(f"[model] {model.name} is for {model.task}; dataset {data.name} is {data.task}.")
@@ -203,8 +213,23 @@ def build(scenario: Scenario) -> Plan:
     return Plan(scenario, seeds, graph, network, f_nodes, rule, attack, attack_graph, data, model, flattener, optimizer, dim)
 
 
-def _communities(graph):
-    values = [graph.nodes[node].get("community") for node in range(graph.number_of_nodes())]
+def build_data(scenario: Scenario, graph, byzantine, seed: int):
+    """The run's training data: the dataset built (partitioned, or generated) over the
+    honest nodes only, in id order, then laid out over every node with each Byzantine
+    node holding a copy of an honest node's data (:mod:`decentral.data.layout` explains
+    why a copy). The honest nodes' data thus depends on the data seed and their
+    number, never on where the Byzantine nodes are nor on the attack."""
+    honest = np.flatnonzero(~np.asarray(byzantine))
+    dataset = make_dataset(scenario.data.dataset, **scenario.data.params)
+    honest_data = dataset.build(
+        honest.size, seed=seed, partition=scenario.data.partition, communities=_communities(graph, honest)
+    )
+    return over_nodes(honest_data, byzantine)
+
+
+def _communities(graph, nodes):
+    """int[len(nodes)]: the ``community`` of each of ``nodes``, or None if one has none."""
+    values = [graph.nodes[int(node)].get("community") for node in nodes]
     return None if any(value is None for value in values) else np.asarray(values)
 
 
