@@ -57,15 +57,28 @@ def _groups(runs, path: str | None) -> dict[str, list[results.StoredRun]]:
 
 
 def _pooled_series(connection, runs, name: str, stat: str):
-    """rounds [E] and values [E, sum of repeats] of several runs (their repeats stacked)."""
-    rounds, blocks = None, []
-    for run in runs:
-        these, values = results.series(connection, run.id, name, stat)
-        if rounds is not None and not np.array_equal(rounds, these):
+    """rounds [E] and values [E, sum of repeats] of several runs (their repeats stacked);
+    a run that diverged stopped early, so its missing rounds are NaN."""
+    loaded = [results.series(connection, run.id, name, stat) for run in runs]
+    rounds = max((these for these, _ in loaded), key=len)
+    blocks = []
+    for run, (these, values) in zip(runs, loaded, strict=True):
+        early = run.diverged_round is not None and np.array_equal(these, rounds[: these.size])
+        if not early and not np.array_equal(rounds, these):
             raise ValueError(f"runs grouped together evaluate at different rounds ({run.id}); select with --where.")
-        rounds = these
-        blocks.append(values)
+        padded = np.full((rounds.size, values.shape[1]), np.nan)
+        padded[: these.size] = values
+        blocks.append(padded)
     return rounds, np.concatenate(blocks, axis=1)
+
+
+def _diverged_label(key: str, runs) -> str:
+    """A legend entry, saying when some of its runs diverged (and the first round)."""
+    rounds = [run.diverged_round for run in runs if run.diverged_round is not None]
+    if not rounds:
+        return key
+    return f"{key} (diverged at round {min(rounds)})" if len(rounds) == len(runs) else (
+        f"{key} ({len(rounds)} of {len(runs)} runs diverged)")
 
 
 def _final(connection, runs, name: str = "test_accuracy", stat: str = "mean") -> np.ndarray:
@@ -111,7 +124,7 @@ def _curves(connection, runs, stem, *, group, metric, title, formats, **_):
     for key, members in _groups(runs, group).items():
         rounds, mean = _pooled_series(connection, members, metric, "mean")
         _, low = _pooled_series(connection, members, metric, "min")
-        curves.append(plots.Curve(key, rounds, mean, low))
+        curves.append(plots.Curve(_diverged_label(key, members), rounds, mean, low))
     return plots.learning_curves(curves, stem, metric=metric.removeprefix("test_").replace("_", " "), title=title,
                                  formats=formats)
 
@@ -121,12 +134,13 @@ def _consensus(connection, runs, stem, *, group, title, formats, **_):
     curves = []
     for key, members in _groups(runs, group).items():
         rounds, values = _pooled_series(connection, members, "consensus_distance", "value")
-        curves.append(plots.Curve(key, rounds, np.maximum(values, 1e-30)))
+        curves.append(plots.Curve(_diverged_label(key, members), rounds, np.maximum(values, 1e-30)))
     return plots.learning_curves(curves, stem, metric="consensus distance", title=title, log=True, formats=formats)
 
 
 def _heatmap(connection, runs, stem, *, rows, columns, metric, stat, mark, title, formats, **_):
-    """Final honest accuracy, --rows x --columns, the worst cell of each row (--mark) outlined."""
+    """Final honest accuracy, --rows x --columns, the worst cell of each row (--mark) outlined
+    (a cell with a diverged run reads "diverged")."""
     if mark not in ("row", "column", "none"):
         raise ValueError(f"mark must be row, column or none; got {mark!r}.")
     if not rows or not columns:
@@ -134,11 +148,16 @@ def _heatmap(connection, runs, stem, *, rows, columns, metric, stat, mark, title
     by_row = _groups(runs, rows)
     column_labels = list(_groups(runs, columns))
     values = np.full((len(by_row), len(column_labels)), np.nan)
+    notes = [[None] * len(column_labels) for _ in by_row]
     for i, members in enumerate(by_row.values()):
         for key, cell in _groups(members, columns).items():
-            values[i, column_labels.index(key)] = _final(connection, cell, metric, stat).mean()
+            j = column_labels.index(key)
+            if any(run.diverged_round is not None for run in cell):
+                notes[i][j] = "diverged"
+            else:
+                values[i, j] = _final(connection, cell, metric, stat).mean()
     return plots.heatmap(values, list(by_row), column_labels, stem, title=title, mark_worst=None if mark == "none" else mark,
-                         metric=_metric_label(metric, stat), formats=formats)
+                         metric=_metric_label(metric, stat), notes=notes, formats=formats)
 
 
 def _metric_label(metric: str, stat: str) -> str:

@@ -189,11 +189,13 @@ def heatmap(
     metric: str = "final honest accuracy",
     mark_worst: str | None = "row",
     higher_is_better: bool = True,
+    notes=None,
     formats: Sequence[str] = FORMATS[:2],
 ) -> list[Path]:
     """Draw a table of values (e.g. rule x attack) as an annotated viridis heatmap.
 
-    Every cell shows its value with 2 decimals; a NaN cell is hatched and reads "n/a". The
+    Every cell shows its value with 2 decimals; a NaN cell is hatched and reads "n/a", or
+    its note (e.g. "diverged": a run whose model became non-finite has no value). The
     worst cell of each row (or column) is boxed: the minimum when `higher_is_better`, else
     the maximum, NaN ignored; exact ties are all boxed, and an all-NaN line has none.
 
@@ -206,14 +208,15 @@ def heatmap(
       metric: the colour bar label.
       mark_worst: "row", "column" or None (no box).
       higher_is_better: whether a larger value is better.
+      notes: None, or r x c strings (or None) written in the NaN cells instead of "n/a".
       formats: names from FORMATS.
 
     Returns:
       The written paths.
 
     Raises:
-      ValueError: values not 2-D or not [len(row_labels), len(column_labels)], an unknown
-        mark_worst or format.
+      ValueError: values not 2-D or not [len(row_labels), len(column_labels)], notes of
+        another shape or on a cell that has a value, an unknown mark_worst or format.
 
     Example:
       >>> heatmap(accuracy, ["mean", "krum"], ["alie", "ipm", "none"], "figures/rules")  # doctest: +SKIP
@@ -227,6 +230,7 @@ def heatmap(
         metric=metric,
         mark_worst=mark_worst,
         higher_is_better=higher_is_better,
+        notes=notes,
     )
     return save(figure, stem, formats)
 
@@ -339,7 +343,7 @@ def _band_line(axes, index: int, label: str, x: np.ndarray, values: np.ndarray) 
 
 
 def _heatmap_figure(
-    values, row_labels, column_labels, *, title, metric, mark_worst, higher_is_better
+    values, row_labels, column_labels, *, title, metric, mark_worst, higher_is_better, notes=None
 ) -> tuple[Figure, list[tuple[int, int]]]:
     """The heatmap figure and the boxed (row, column) cells; see `heatmap`."""
     values = np.asarray(values, dtype=float)
@@ -353,6 +357,7 @@ def _heatmap_figure(
         raise ValueError("heatmap: values is empty; pass at least one row and one column.")
     if mark_worst not in ("row", "column", None):
         raise ValueError(f"heatmap: unknown mark_worst {mark_worst!r}. Valid: 'row', 'column' or None.")
+    notes = _notes(notes, values)
     marked = [] if mark_worst is None else _worst_cells(values, mark_worst, higher_is_better=higher_is_better)
     finite = values[np.isfinite(values)]
     norm = Normalize(finite.min(), finite.max()) if finite.size else Normalize(0.0, 1.0)
@@ -363,7 +368,7 @@ def _heatmap_figure(
         cmap = matplotlib.colormaps["viridis"].with_extremes(bad=_MISSING_COLOR)
         image = axes.imshow(np.ma.masked_invalid(values), cmap=cmap, norm=norm, aspect="auto")
         figure.colorbar(image, ax=axes, label=metric, shrink=0.9)
-        _annotate_cells(axes, values, cmap, norm)
+        _annotate_cells(axes, values, cmap, norm, notes)
         for row, column in marked:
             axes.add_patch(
                 Rectangle((column - 0.5, row - 0.5), 1, 1, fill=False, edgecolor=_MARK_COLOR, linewidth=2, gid="worst")
@@ -404,16 +409,35 @@ def _worst_cells(values: np.ndarray, line: str, *, higher_is_better: bool = True
     return [(int(row), int(column)) for row, column in np.argwhere(hit)]
 
 
-def _annotate_cells(axes, values: np.ndarray, cmap, norm) -> None:
+def _notes(notes, values: np.ndarray) -> np.ndarray:
+    """object[r, c]: the heatmap's notes (None where none), checked against ``values``."""
+    if notes is None:
+        return np.full(values.shape, None, dtype=object)
+    table = np.empty(values.shape, dtype=object)
+    rows = list(notes)
+    if len(rows) != values.shape[0] or any(len(list(row)) != values.shape[1] for row in rows):
+        raise ValueError(f"heatmap: notes must be {values.shape[0]} rows of {values.shape[1]} (like values).")
+    for i, row in enumerate(rows):
+        table[i, :] = list(row)
+    noted = np.array([[note is not None for note in row] for row in table], dtype=bool).reshape(values.shape)
+    clash = [(int(r), int(c)) for r, c in np.argwhere(noted & ~np.isnan(values))]
+    if clash:
+        raise ValueError(f"heatmap: notes on cells that have a value {clash}; a note replaces a missing value only.")
+    return table
+
+
+def _annotate_cells(axes, values: np.ndarray, cmap, norm, notes: np.ndarray) -> None:
     """Write each cell's value (2 decimals), dark on light cells and light on dark ones; hatch
-    and label "n/a" the missing ones."""
+    and label the missing ones with their note, or "n/a"."""
     size = 8 if values.shape[1] <= 8 else 6.5
     for (row, column), value in np.ndenumerate(values):
         if np.isnan(value):
             axes.add_patch(
                 Rectangle((column - 0.5, row - 0.5), 1, 1, fill=False, hatch="////", edgecolor="#b0b0b0", linewidth=0)
             )
-            axes.text(column, row, "n/a", ha="center", va="center", fontsize=size, color="#555555")
+            note = notes[row, column]
+            axes.text(column, row, "n/a" if note is None else note, ha="center", va="center", fontsize=size,
+                      color="#555555", gid=None if note is None else "note")
             continue
         red, green, blue, _ = cmap(norm(value))
         light = 0.299 * red + 0.587 * green + 0.114 * blue > 0.5

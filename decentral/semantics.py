@@ -13,6 +13,10 @@ History:
   1. Every result before versions were recorded.
   2. With ``[run] gossip_steps > 1``, an attack's state (Mimic's warm-up counter)
      advances once per round instead of once per gossip step.
+  3. A run whose honest parameters become non-finite stops at that evaluation and is
+     stored as diverged there (``runs.diverged_round``), its metrics at that round NaN
+     (they were read from NaN models: an accuracy of 0.10 on ten classes); each run
+     stores its threat-model diagnostics.
 """
 
-SEMANTICS_VERSION = 2
+SEMANTICS_VERSION = 3
