@@ -15,7 +15,7 @@ uses), before anything compiles, and cheap enough for every run at 10,000 nodes:
   densely (``numpy.linalg``, exact, what ``topologies.analyze`` does); above, with the
   sparse ARPACK solver (``scipy.sparse.linalg.eigsh`` when W~ is symmetric, as
   Metropolis weights of an undirected graph are, else ``eigs``) for the two eigenvalues
-  of largest modulus: about 0.3 s for the whole diagnosis at 10,000 nodes of degree 10.
+  of largest modulus: 0.15-0.3 s for the whole diagnosis at 10,000 nodes of degree 10.
   When that does not converge within :data:`ARPACK_MAX_ITERATIONS` restarts (a spectrum
   clustered at 1: a ring or a path of thousands of nodes), a symmetric W~ falls back to
   shift-invert near 1 (a sparse LU, cheap on such sparse local graphs); a
