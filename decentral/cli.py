@@ -175,6 +175,8 @@ def _report(outcomes, total: int) -> tuple[list, list]:
         else:
             rows.append((label, outcome.summary))
             state = outcome.status
+            if outcome.summary.get("diverged_round") is not None:
+                state += f" (diverged at round {outcome.summary['diverged_round']})"
         print(f"[{done}/{total}] {label}: {state}", file=sys.stderr, flush=True)
     return rows, failures
 
@@ -185,14 +187,34 @@ def _failed(failures) -> int:
 
 
 def _validate(file, points) -> None:
-    """Build every point (no compilation) so that a bad one is reported before anything runs."""
-    from .engine import build
+    """Build every point (no compilation) so that a bad one is reported before anything
+    runs, then warn of the points whose threat model is broken (see :func:`_threat_warning`)."""
+    from .engine import build, threat_model
 
+    broken = []
     for axes, point in points:
         try:
-            build(point)
+            plan = build(point)
         except (ValueError, TypeError) as error:
             raise UsageError(f"{file}: {_label(axes)}: {_one_line(error)}") from None
+        problems = threat_model(plan.network, plan.f_nodes).problems()
+        if problems:
+            broken.append((axes, problems))
+    if broken:
+        warnings.warn(_threat_warning(file, broken, len(points)), stacklevel=2)
+
+
+def _threat_warning(file, broken, total: int) -> str:
+    """One line for the whole sweep, however many of its points are broken: how many, and
+    the first one's problems (a 300-point sweep would otherwise print 300 lines before
+    its progress). Each run's diagnostics are in the database for the rest."""
+    axes, problems = broken[0]
+    if total == 1:
+        return f"{file}: {problems}."
+    return (
+        f"{file}: {len(broken)} of {total} points break the threat model; e.g. {_label(axes)}: {problems} "
+        "(every run's diagnostics: decentral export --what runs)."
+    )
 
 
 def _one_line(error: Exception) -> str:
@@ -304,10 +326,17 @@ def _export(args) -> int:
 
 
 def _summary_table(rows) -> str:
-    columns = [key for key in rows[0][1]]
+    """The points' final figures; a diverged point's figures read ``diverged@ROUND``."""
+    columns = list(dict.fromkeys(key for _, summary in rows for key in summary if key != "diverged_round"))
     lines = ["| point | " + " | ".join(columns) + " |", "|---|" + "---:|" * len(columns)]
     for label, summary in rows:
-        lines.append(f"| {label} | " + " | ".join(f"{summary[key]:.4g}" for key in columns) + " |")
+        diverged = summary.get("diverged_round")
+        cells = [
+            "" if key not in summary else
+            f"diverged@{diverged}" if diverged is not None and key != "seconds" else f"{summary[key]:.4g}"
+            for key in columns
+        ]
+        lines.append(f"| {label} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
 

@@ -35,7 +35,12 @@ def _open(out):
 def export_csv(database, out="-", *, what: str = "metrics") -> int:
     """Write ``what`` ("metrics": every stored value; "runs": one row per run) as CSV to
     ``out`` (a path, or "-" for standard output). Each row carries the run's id and its
-    sweep axes as columns. Returns the number of data rows written."""
+    sweep axes as columns. Returns the number of data rows written.
+
+    A run's row gives its ``status`` (running, done, failed, or ``diverged``: finished,
+    its honest parameters non-finite from ``diverged_round`` on), then one column per
+    threat-model diagnostic (``decentral.engine.diagnostics``: ``over_f_nodes``,
+    ``honest_connected``, ``spectral_gap``, ...; empty for runs stored before them)."""
     if what not in ("metrics", "runs"):
         raise ValueError(f"export: what must be 'metrics' or 'runs'; got {what!r}.")
     connection = results.connect(database)
@@ -47,10 +52,14 @@ def export_csv(database, out="-", *, what: str = "metrics") -> int:
         with _open(out) as handle:
             writer = csv.writer(handle)
             if what == "runs":
-                writer.writerow(["run", *axes, "status", "seconds", "error", "config"])
+                found = results.diagnostics(connection)
+                keys = list(dict.fromkeys(key for values in found.values() for key in values))
+                writer.writerow(["run", *axes, "status", "diverged_round", "seconds", *keys, "error", "config"])
                 for run in runs:
-                    writer.writerow([run.id, *(_cell(run.axes.get(a)) for a in axes), run.status,
-                                     _cell(run.seconds), _cell(run.error), json.dumps(run.config, sort_keys=True)])
+                    mine = found.get(run.id, {})
+                    writer.writerow([run.id, *(_cell(run.axes.get(a)) for a in axes), run.outcome,
+                                     _cell(run.diverged_round), _cell(run.seconds), *(_cell(mine.get(k)) for k in keys),
+                                     _cell(run.error), json.dumps(run.config, sort_keys=True)])
                     count += 1
                 return count
             writer.writerow(["run", *axes, "repeat", "round", "node", "stat", "name", "value"])

@@ -63,15 +63,28 @@ def _groups(runs, path: str | None) -> dict[str, list[results.StoredRun]]:
 
 
 def _pooled_series(connection, runs, name: str, stat: str):
-    """rounds [E] and values [E, sum of repeats] of several runs (their repeats stacked)."""
-    rounds, blocks = None, []
-    for run in runs:
-        these, values = results.series(connection, run.id, name, stat)
-        if rounds is not None and not np.array_equal(rounds, these):
+    """rounds [E] and values [E, sum of repeats] of several runs (their repeats stacked);
+    a run that diverged stopped early, so its missing rounds are NaN."""
+    loaded = [results.series(connection, run.id, name, stat) for run in runs]
+    rounds = max((these for these, _ in loaded), key=len)
+    blocks = []
+    for run, (these, values) in zip(runs, loaded, strict=True):
+        early = run.diverged_round is not None and np.array_equal(these, rounds[: these.size])
+        if not early and not np.array_equal(rounds, these):
             raise ValueError(f"runs grouped together evaluate at different rounds ({run.id}); select with --where.")
-        rounds = these
-        blocks.append(values)
+        padded = np.full((rounds.size, values.shape[1]), np.nan)
+        padded[: these.size] = values
+        blocks.append(padded)
     return rounds, np.concatenate(blocks, axis=1)
+
+
+def _diverged_label(key: str, runs) -> str:
+    """A legend entry, saying when some of its runs diverged (and the first round)."""
+    rounds = [run.diverged_round for run in runs if run.diverged_round is not None]
+    if not rounds:
+        return key
+    return f"{key} (diverged at round {min(rounds)})" if len(rounds) == len(runs) else (
+        f"{key} ({len(rounds)} of {len(runs)} runs diverged)")
 
 
 def _final(connection, runs, name: str = "test_accuracy", stat: str = "mean") -> np.ndarray:
@@ -137,7 +150,7 @@ def _curves(connection, runs, stem, *, group, metric, title, formats, where, **_
     for key, members in pools.items():
         rounds, mean = _pooled_series(connection, members, metric, "mean")
         _, low = _pooled_series(connection, members, metric, "min")
-        curves.append(plots.Curve(key, rounds, mean, low))
+        curves.append(plots.Curve(_diverged_label(key, members), rounds, mean, low))
     return plots.learning_curves(curves, stem, metric=metric.removeprefix("test_").replace("_", " "), title=title,
                                  legend_title=_legend_title(group), formats=formats)
 
@@ -153,14 +166,15 @@ def _consensus(connection, runs, stem, *, group, title, formats, where, **_):
     text.warn_pooled(pools, _shown(where, group), "the curve")
     for key, members in pools.items():
         rounds, values = _pooled_series(connection, members, "consensus_distance", "value")
-        curves.append(plots.Curve(key, rounds, np.maximum(values, 1e-30)))
+        curves.append(plots.Curve(_diverged_label(key, members), rounds, np.maximum(values, 1e-30)))
     return plots.learning_curves(curves, stem, metric="consensus distance", title=title, log=True,
                                  legend_title=_legend_title(group), formats=formats)
 
 
 def _heatmap(connection, runs, stem, *, rows, columns, metric, stat, mark, title, formats, where, vmin, vmax, chance,
              **_):
-    """Final honest accuracy, --rows x --columns, the worst cell of each row (--mark) outlined."""
+    """Final honest accuracy, --rows x --columns, the worst cell of each row (--mark) outlined
+    (a cell with a diverged run reads "diverged")."""
     if mark not in ("row", "column", "none"):
         raise ValueError(f"mark must be row, column or none; got {mark!r}.")
     if not rows or not columns:
@@ -168,15 +182,20 @@ def _heatmap(connection, runs, stem, *, rows, columns, metric, stat, mark, title
     by_row = _groups(runs, rows)
     column_labels = list(_groups(runs, columns))
     values = np.full((len(by_row), len(column_labels)), np.nan)
+    notes = [[None] * len(column_labels) for _ in by_row]
     cells = {}
     for i, (row, members) in enumerate(by_row.items()):
         for key, cell in _groups(members, columns).items():
-            values[i, column_labels.index(key)] = _final(connection, cell, metric, stat).mean()
+            j = column_labels.index(key)
             cells[f"{row} x {key}"] = cell
+            if any(run.diverged_round is not None for run in cell):
+                notes[i][j] = "diverged"
+            else:
+                values[i, j] = _final(connection, cell, metric, stat).mean()
     text.warn_pooled(cells, _shown(where, rows, columns), "the cell")
     return plots.heatmap(values, list(by_row), column_labels, stem, title=title, mark_worst=None if mark == "none" else mark,
                          metric=_metric_label(metric, stat), xlabel=text.short(columns), ylabel=text.short(rows),
-                         **_limits(metric, vmin, vmax), chance=chance, formats=formats)
+                         **_limits(metric, vmin, vmax), chance=chance, notes=notes, formats=formats)
 
 
 def _limits(metric: str, vmin, vmax) -> dict:

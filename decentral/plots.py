@@ -199,11 +199,13 @@ def heatmap(
     vmin: float | None = None,
     vmax: float | None = None,
     chance: float | None = None,
+    notes=None,
     formats: Sequence[str] = FORMATS[:2],
 ) -> list[Path]:
     """Draw a table of values (e.g. rule x attack) as an annotated viridis heatmap.
 
-    Every cell shows its value with 2 decimals; a NaN cell is hatched and reads "n/a". The
+    Every cell shows its value with 2 decimals; a NaN cell is hatched and reads "n/a", or
+    its note (e.g. "diverged": a run whose model became non-finite has no value). The
     worst cell of each row (or column) is boxed: the minimum when `higher_is_better`, else
     the maximum, NaN ignored; exact ties are all boxed, and an all-NaN line has none. The
     colours span [vmin, vmax] (each end defaults to the data's); values beyond are drawn in
@@ -226,14 +228,16 @@ def heatmap(
       vmax: the value of the highest colour (None: the largest value).
       chance: the value to mark on the colour bar (e.g. 0.1, chance accuracy on 10
         classes), or None.
+      notes: None, or r x c strings (or None) written in the NaN cells instead of "n/a".
       formats: names from FORMATS.
 
     Returns:
       The written paths.
 
     Raises:
-      ValueError: values not 2-D or not [len(row_labels), len(column_labels)], an unknown
-        mark_worst or format, vmin >= vmax.
+      ValueError: values not 2-D or not [len(row_labels), len(column_labels)], notes of
+        another shape or on a cell that has a value, an unknown mark_worst or format,
+        vmin >= vmax.
 
     Example:
       >>> heatmap(accuracy, ["mean", "krum"], ["alie", "ipm", "none"], "figures/rules")  # doctest: +SKIP
@@ -252,6 +256,7 @@ def heatmap(
         vmin=vmin,
         vmax=vmax,
         chance=chance,
+        notes=notes,
     )
     return save(figure, stem, formats)
 
@@ -368,7 +373,7 @@ def _band_line(axes, index: int, label: str, x: np.ndarray, values: np.ndarray) 
 
 def _heatmap_figure(
     values, row_labels, column_labels, *, title, metric, mark_worst, higher_is_better, xlabel=None, ylabel=None,
-    vmin=None, vmax=None, chance=None,
+    vmin=None, vmax=None, chance=None, notes=None,
 ) -> tuple[Figure, list[tuple[int, int]]]:
     """The heatmap figure and the boxed (row, column) cells; see `heatmap`."""
     values = np.asarray(values, dtype=float)
@@ -382,6 +387,7 @@ def _heatmap_figure(
         raise ValueError("heatmap: values is empty; pass at least one row and one column.")
     if mark_worst not in ("row", "column", None):
         raise ValueError(f"heatmap: unknown mark_worst {mark_worst!r}. Valid: 'row', 'column' or None.")
+    notes = _notes(notes, values)
     marked = [] if mark_worst is None else _worst_cells(values, mark_worst, higher_is_better=higher_is_better)
     norm = _colour_range(values, vmin, vmax)
     size = (min(_PAGE, max(_COLUMN, 1.7 + 0.55 * len(columns))), min(9.0, max(_HEIGHT, 1.3 + 0.3 * len(rows))))
@@ -396,7 +402,7 @@ def _heatmap_figure(
             look = {"color": "white", "linewidth": 1.4, "path_effects": [withStroke(linewidth=3, foreground="black")]}
             bar.ax.axhline(chance, gid="chance", **look)
             handles.append(Line2D([], [], label=f"chance ({chance:.2f})", **look))
-        _annotate_cells(axes, values, cmap, norm)
+        _annotate_cells(axes, values, cmap, norm, notes)
         for row, column in marked:
             axes.add_patch(
                 Rectangle((column - 0.5, row - 0.5), 1, 1, fill=False, edgecolor=_MARK_COLOR, linewidth=2, gid="worst")
@@ -459,16 +465,35 @@ def _worst_cells(values: np.ndarray, line: str, *, higher_is_better: bool = True
     return [(int(row), int(column)) for row, column in np.argwhere(hit)]
 
 
-def _annotate_cells(axes, values: np.ndarray, cmap, norm) -> None:
+def _notes(notes, values: np.ndarray) -> np.ndarray:
+    """object[r, c]: the heatmap's notes (None where none), checked against ``values``."""
+    if notes is None:
+        return np.full(values.shape, None, dtype=object)
+    table = np.empty(values.shape, dtype=object)
+    rows = list(notes)
+    if len(rows) != values.shape[0] or any(len(list(row)) != values.shape[1] for row in rows):
+        raise ValueError(f"heatmap: notes must be {values.shape[0]} rows of {values.shape[1]} (like values).")
+    for i, row in enumerate(rows):
+        table[i, :] = list(row)
+    noted = np.array([[note is not None for note in row] for row in table], dtype=bool).reshape(values.shape)
+    clash = [(int(r), int(c)) for r, c in np.argwhere(noted & ~np.isnan(values))]
+    if clash:
+        raise ValueError(f"heatmap: notes on cells that have a value {clash}; a note replaces a missing value only.")
+    return table
+
+
+def _annotate_cells(axes, values: np.ndarray, cmap, norm, notes: np.ndarray) -> None:
     """Write each cell's value (2 decimals), dark on light cells and light on dark ones; hatch
-    and label "n/a" the missing ones."""
+    and label the missing ones with their note, or "n/a"."""
     size = 8 if values.shape[1] <= 8 else 6.5
     for (row, column), value in np.ndenumerate(values):
         if np.isnan(value):
             axes.add_patch(
                 Rectangle((column - 0.5, row - 0.5), 1, 1, fill=False, hatch="////", edgecolor="#b0b0b0", linewidth=0)
             )
-            axes.text(column, row, "n/a", ha="center", va="center", fontsize=size, color="#555555")
+            note = notes[row, column]
+            axes.text(column, row, "n/a" if note is None else note, ha="center", va="center", fontsize=size,
+                      color="#555555", gid=None if note is None else "note")
             continue
         red, green, blue, _ = cmap(norm(value))
         light = 0.299 * red + 0.587 * green + 0.114 * blue > 0.5

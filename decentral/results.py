@@ -9,7 +9,12 @@ Tables:
   scenario as JSON), ``axes`` (the point's sweep values as JSON), ``status``
   (``running``, ``done`` or ``failed``), ``started``/``finished`` (Unix times),
   ``seconds`` (wall time), ``versions`` (package versions and the semantics version as JSON), ``git_commit`` (of the
-  source tree, when it is a git checkout), ``error``.
+  source tree, when it is a git checkout), ``error``, and ``diverged_round``: NULL, or
+  the evaluation round at which the run's honest parameters became non-finite. A
+  diverged run is finished (status ``done``: it stopped there and is never run again by
+  a sweep); every reader shows it as diverged, never as its NaN metrics. (A column
+  rather than a status, so that databases made before it need no rebuild of the status
+  constraint: :func:`connect` adds the column to them.)
 - ``metrics``: long form, one value per row: ``(run, repeat, round, node, stat, name,
   value)``. Metrics measured per honest node are stored as their summaries over honest
   nodes at every evaluation (``node = -1``, ``stat`` in mean/min/max/q10/q50/q90) and as
@@ -18,6 +23,9 @@ Tables:
   Scalar metrics (consensus distance, the averaged model's accuracy) have ``node = -1``
   and ``stat = "value"``. A unique index forbids duplicates.
 - ``checkpoints``: the last checkpoint of each unfinished run (its round and its state).
+- ``diagnostics``: ``(run, key, value)``, the threat-model diagnostics of a finished run's
+  network (honest nodes over their f, Byzantine counts and weights, honest connectivity,
+  spectral gap: see ``decentral.engine.diagnostics``), as plain numbers.
 
 Every write is one transaction: an evaluation's metrics are written together with the
 checkpoint that follows them, and a run's last metrics together with ``status = done``.
@@ -58,7 +66,8 @@ CREATE TABLE IF NOT EXISTS runs (
     seconds REAL,
     versions TEXT,
     git_commit TEXT,
-    error TEXT
+    error TEXT,
+    diverged_round INTEGER
 );
 CREATE TABLE IF NOT EXISTS metrics (
     run TEXT NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
@@ -75,6 +84,12 @@ CREATE TABLE IF NOT EXISTS checkpoints (
     round INTEGER NOT NULL,
     state BLOB NOT NULL
 );
+CREATE TABLE IF NOT EXISTS diagnostics (
+    run TEXT NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+    key TEXT NOT NULL,
+    value REAL,
+    PRIMARY KEY (run, key)
+);
 """
 
 #: Where per-node values are stored: at the final evaluation only, or at every one.
@@ -90,7 +105,20 @@ def connect(path) -> sqlite3.Connection:
     connection.execute("PRAGMA foreign_keys=ON")
     connection.execute("PRAGMA synchronous=NORMAL")
     connection.executescript(SCHEMA)
+    _add_column(connection, "runs", "diverged_round", "INTEGER")
     return connection
+
+
+def _add_column(connection: sqlite3.Connection, table: str, column: str, kind: str) -> None:
+    """Add a column that a database made by an older version lacks (two processes may
+    race to add it: the loser finds it there)."""
+    if any(row[1] == column for row in connection.execute(f"PRAGMA table_info({table})")):
+        return
+    try:
+        connection.execute(f"ALTER TABLE {table} ADD COLUMN {column} {kind}")
+    except sqlite3.OperationalError as error:
+        if "duplicate column" not in str(error):
+            raise
 
 
 @contextlib.contextmanager
@@ -196,6 +224,12 @@ class StoredRun:
     status: str
     seconds: float | None
     error: str | None
+    diverged_round: int | None = None
+
+    @property
+    def outcome(self) -> str:
+        """``diverged`` for a run that diverged, else its status."""
+        return "diverged" if self.diverged_round is not None else self.status
 
     def value(self, path: str) -> Any:
         """A config value by dotted path, e.g. ``run.value("defense.aggregator")``."""
@@ -209,13 +243,22 @@ class StoredRun:
 
 def runs(connection: sqlite3.Connection, *, status: str | None = "done") -> list[StoredRun]:
     """The runs of a database (only finished ones by default), in the order they started."""
-    query = "SELECT id, config, axes, status, seconds, error FROM runs"
+    query = "SELECT id, config, axes, status, seconds, error, diverged_round FROM runs"
     args: tuple = ()
     if status is not None:
         query += " WHERE status = ?"
         args = (status,)
     rows = connection.execute(query + " ORDER BY started, id", args).fetchall()
-    return [StoredRun(i, json.loads(c), json.loads(a), s, sec, e) for i, c, a, s, sec, e in rows]
+    return [StoredRun(i, json.loads(c), json.loads(a), s, sec, e, d) for i, c, a, s, sec, e, d in rows]
+
+
+def diagnostics(connection: sqlite3.Connection) -> dict[str, dict[str, float]]:
+    """Every run's stored diagnostics, ``{run: {key: value}}`` (NULL reads as NaN; a run
+    stored before diagnostics were has none)."""
+    out: dict[str, dict[str, float]] = {}
+    for run, key, value in connection.execute("SELECT run, key, value FROM diagnostics ORDER BY run, rowid"):
+        out.setdefault(run, {})[key] = float("nan") if value is None else value
+    return out
 
 
 def series(connection: sqlite3.Connection, run: str, name: str, stat: str = "mean") -> tuple[np.ndarray, np.ndarray]:
@@ -270,7 +313,8 @@ def semantics_versions(connection: sqlite3.Connection) -> dict[int, int]:
 
 
 def summarize(connection: sqlite3.Connection, key: str) -> dict:
-    """A finished run's final figures over honest nodes and repeats (the CLI's table row)."""
+    """A finished run's final figures over honest nodes and repeats (the CLI's table row);
+    ``diverged_round`` is None, or the round the run diverged at (its figures then NaN)."""
     final = connection.execute("SELECT MAX(round) FROM metrics WHERE run = ?", (key,)).fetchone()[0]
 
     def final_value(function: str, name: str, stat: str):
@@ -280,18 +324,25 @@ def summarize(connection: sqlite3.Connection, key: str) -> dict:
             (key, name, stat, final),
         ).fetchone()[0]
 
+    def has(name: str) -> bool:  # by its rows, not their values: a diverged run's are NULL
+        return connection.execute(
+            "SELECT 1 FROM metrics WHERE run = ? AND name = ? AND round = ? LIMIT 1", (key, name, final)
+        ).fetchone() is not None
+
     out = {}
-    if final_value("AVG", "test_accuracy", "mean") is not None:
+    if has("test_accuracy"):
         out["accuracy_mean"] = final_value("AVG", "test_accuracy", "mean")
         out["accuracy_min"] = final_value("MIN", "test_accuracy", "min")
         out["accuracy_max"] = final_value("MAX", "test_accuracy", "max")
         out["averaged_accuracy"] = final_value("AVG", "averaged_accuracy", "value")
-    if final_value("AVG", "drift", "value") is not None:
+    if has("drift"):
         out["drift"] = final_value("AVG", "drift", "value")
     out["consensus_distance"] = final_value("AVG", "consensus_distance", "value")
-    seconds = connection.execute("SELECT seconds FROM runs WHERE id = ?", (key,)).fetchone()
-    out["seconds"] = seconds[0] if seconds else None
-    return {name: (float("nan") if value is None else value) for name, value in out.items()}
+    stored = connection.execute("SELECT seconds, diverged_round FROM runs WHERE id = ?", (key,)).fetchone()
+    out["seconds"] = stored[0] if stored else None
+    out = {name: (float("nan") if value is None else value) for name, value in out.items()}
+    out["diverged_round"] = stored[1] if stored else None
+    return out
 
 
 # --------------------------------------------------------------------------- writes
@@ -328,18 +379,26 @@ def save_checkpoint(connection, key, round_index, rows, state: bytes) -> None:
         )
 
 
-def finish(connection, key, axes, rows, seconds, *, replacing: bool) -> None:
-    """A run's last metrics and ``status = done``, in one transaction (``replacing``: a
-    rerun of a finished point, whose old metrics go only now)."""
+def finish(connection, key, axes, rows, seconds, *, replacing: bool, diverged_round: int | None = None,
+           diagnostics: dict | None = None) -> None:
+    """A run's last metrics, ``status = done`` (with the round it diverged at, if it did)
+    and its diagnostics (``{key: number}``), in one transaction (``replacing``: a rerun of
+    a finished point, whose old metrics go only now)."""
     with transaction(connection):
         if replacing:
             connection.execute("DELETE FROM metrics WHERE run = ?", (key,))
         connection.executemany("INSERT INTO metrics VALUES (?, ?, ?, ?, ?, ?, ?)", rows)
         connection.execute("DELETE FROM checkpoints WHERE run = ?", (key,))
+        connection.execute("DELETE FROM diagnostics WHERE run = ?", (key,))
+        connection.executemany(
+            "INSERT INTO diagnostics (run, key, value) VALUES (?, ?, ?)",
+            [(key, name, _number(value)) for name, value in (diagnostics or {}).items()],
+        )
         connection.execute(
             "UPDATE runs SET status = 'done', finished = ?, seconds = ?, axes = ?, versions = ?, git_commit = ?, "
-            "error = NULL WHERE id = ?",
-            (time.time(), seconds, json.dumps(axes, sort_keys=True), json.dumps(package_versions()), git_commit(), key),
+            "error = NULL, diverged_round = ? WHERE id = ?",
+            (time.time(), seconds, json.dumps(axes, sort_keys=True), json.dumps(package_versions()), git_commit(),
+             diverged_round, key),
         )
 
 

@@ -47,7 +47,10 @@ def execute(
     A finished point is skipped (``rerun=True`` recomputes it; the old results stay until
     the new ones are complete). An unfinished one resumes from its last checkpoint.
     Metrics are buffered and written with a checkpoint at most every
-    ``checkpoint_seconds`` (0: at every evaluation) and at the end.
+    ``checkpoint_seconds`` (0: at every evaluation) and at the end, with the threat-model
+    diagnostics of the point's network (:func:`decentral.engine.threat_model`). A run whose
+    honest parameters become non-finite stops at that evaluation and is stored as diverged
+    there (``diverged_round``).
 
     Raises:
         ValueError: a bad scenario (nothing is written), or ``per_node`` not in ("final", "all").
@@ -73,16 +76,22 @@ def execute(
         final_round = scenario.run.rounds
         pending: list[tuple] = []
         last_save = time.monotonic()
+        diverged_round = None
         for round_index, states, metrics in engine.evaluations(plan, start=start, progress=progress):
-            last = round_index == final_round
-            pending += store.metric_rows(key, round_index, metrics, honest, per_node=per_node == "all" or last)
+            if engine.diverged(metrics):
+                diverged_round = round_index
+            last = round_index == final_round or diverged_round is not None
+            stored = {name: values for name, values in metrics.items() if name != "diverged"}  # a column of runs
+            pending += store.metric_rows(key, round_index, stored, honest, per_node=per_node == "all" or last)
             if last:
                 break
             if not replacing and time.monotonic() - last_save >= checkpoint_seconds:
                 store.save_checkpoint(connection, key, round_index, pending, engine.state_to_bytes(states))
                 pending, last_save = [], time.monotonic()
         seconds = time.time() - began
-        store.finish(connection, key, axes or {}, pending, seconds, replacing=replacing)
+        diagnostics = engine.threat_model(plan.network, plan.f_nodes).record()
+        store.finish(connection, key, axes or {}, pending, seconds, replacing=replacing, diverged_round=diverged_round,
+                     diagnostics=diagnostics)
         return Outcome(key, "resumed" if start is not None else "done", store.summarize(connection, key), seconds)
     except Exception as error:
         if not isinstance(error, ValueError) or connection.execute("SELECT 1 FROM runs WHERE id = ?", (key,)).fetchone():

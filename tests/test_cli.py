@@ -208,3 +208,65 @@ def test_compilation_cache_location(monkeypatch, tmp_path):
     monkeypatch.delenv("DECENTRAL_COMPILATION_CACHE")
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
     assert compilation_cache_dir() == str(tmp_path / "decentral" / "jax")
+
+
+# --------------------------------------------------------------------------- threat-model warning
+
+RING = (
+    '[network]\ntopology = "ring"\nparams = { n = 8 }\n'
+    '[run]\ntask = "averaging"\nrounds = 2\neval_every = 2\n'
+)
+
+
+def _warnings_of(tmp_path, monkeypatch, capsys, text, command="run"):
+    """The ``warning:`` lines of ``decentral COMMAND`` on a scenario (its points validated
+    and checked, but not run: the runner is replaced by one that runs nothing)."""
+    from decentral import runner
+
+    monkeypatch.setattr(runner, "execute_all", lambda *args, **kwargs: iter(()))
+    path = tmp_path / "scenario.toml"
+    path.write_text(RING + text)
+    code, _, err = run(capsys, command, str(path), "--db", str(tmp_path / "r.sqlite"))
+    assert code == 0, err
+    return [line for line in err.splitlines() if line.startswith("warning:")], path
+
+
+def test_a_node_over_its_f_is_warned_of_in_one_line(tmp_path, monkeypatch, capsys):
+    lines, path = _warnings_of(
+        tmp_path, monkeypatch, capsys, '[placement]\nstrategy = "manual"\ncount = 1\nparams = { ids = [0] }\n'
+    )
+    assert lines == [
+        f"warning: {path}: 2 of 7 honest nodes have more Byzantine in-neighbours than their f "
+        "(e.g. node 1: 1 Byzantine in-neighbours, f=0)."
+    ]
+
+
+def test_a_disconnected_honest_graph_is_warned_of(tmp_path, monkeypatch, capsys):
+    lines, path = _warnings_of(
+        tmp_path, monkeypatch, capsys,
+        '[placement]\nstrategy = "manual"\ncount = 2\nparams = { ids = [0, 4] }\n'
+        '[defense]\naggregator = "trimmed_mean"\nf = 1\n',
+    )
+    assert lines == [f"warning: {path}: the honest subgraph is disconnected (2 components)."]
+
+
+def test_a_sweep_is_warned_of_in_one_line_naming_how_many_points(tmp_path, monkeypatch, capsys):
+    lines, path = _warnings_of(
+        tmp_path, monkeypatch, capsys,
+        '[placement]\nstrategy = "manual"\ncount = 1\nparams = { ids = [0] }\n'
+        '[defense]\naggregator = "trimmed_mean"\n[sweep]\n"defense.f" = [1, 0]\n"run.seed" = [0, 1, 2]\n',
+        command="sweep",
+    )
+    assert lines == [
+        f"warning: {path}: 3 of 6 points break the threat model; e.g. defense.f=0, run.seed=0: 2 of 7 honest nodes "
+        "have more Byzantine in-neighbours than their f (e.g. node 1: 1 Byzantine in-neighbours, f=0) "
+        "(every run's diagnostics: decentral export --what runs)."
+    ]
+
+
+def test_a_sound_scenario_is_not_warned_of(tmp_path, monkeypatch, capsys):
+    lines, _ = _warnings_of(
+        tmp_path, monkeypatch, capsys,
+        '[placement]\nstrategy = "manual"\ncount = 1\nparams = { ids = [0] }\n[defense]\naggregator = "trimmed_mean"\nf = 1\n',
+    )
+    assert lines == []

@@ -179,6 +179,22 @@ def test_heatmap_annotates_every_cell_and_blanks_nan():
     assert [label.get_rotation() for label in axes.get_xticklabels()] == [35.0, 35.0]  # "no attack" is long
 
 
+def test_heatmap_writes_a_note_in_a_cell_without_value_and_never_a_number():
+    values = np.array([[0.5, np.nan], [np.nan, 0.7]])
+    figure, marked = plots._heatmap_figure(
+        values, ["mean", "krum"], ["a", "b"], title=None, metric="acc", mark_worst="row", higher_is_better=True,
+        notes=[[None, "diverged"], [None, None]],
+    )  # fmt: skip
+    axes = figure.axes[0]
+    texts = {(round(text.get_position()[1]), round(text.get_position()[0])): text.get_text() for text in axes.texts}
+    assert texts == {(0, 0): "0.50", (0, 1): "diverged", (1, 0): "n/a", (1, 1): "0.70"}
+    assert sorted(marked) == [(0, 0), (1, 1)]  # a noted cell has no value to be the worst
+    with pytest.raises(ValueError, match=r"notes on cells that have a value \[\(0, 0\)\]"):
+        plots.heatmap(values, ["mean", "krum"], ["a", "b"], "unused", notes=[["diverged", None], [None, None]])
+    with pytest.raises(ValueError, match="notes must be 2 rows of 2"):
+        plots.heatmap(values, ["mean", "krum"], ["a", "b"], "unused", notes=[[None, None]])
+
+
 def test_heatmap_validates_shapes_and_marking():
     with pytest.raises(ValueError, match=r"heatmap: values has shape \(2, 3\).*2 row_labels and 2 column_labels"):
         plots.heatmap(np.zeros((2, 3)), ["a", "b"], ["x", "y"], "unused")

@@ -337,3 +337,92 @@ def test_runs_of_another_semantics_version_are_kept_but_run_again_with_a_warning
     assert outcome.status == "done" and outcome.id == first.id  # computed again, not skipped
     assert results.semantics_versions(results.connect(path)) == {1: 1, 3: 1}
     assert metric_table(path, old) == metric_table(path, first.id)  # the old run is kept
+
+
+# --------------------------------------------------------------------------- diagnostics, divergence
+
+BROKEN = {
+    "network": {"topology": "ring", "params": {"n": 8}},
+    "placement": {"strategy": "manual", "count": 2, "params": {"ids": [0, 4]}},
+    "run": {"task": "averaging", "rounds": 8, "eval_every": 2},
+}
+
+
+def _csv(path):
+    import csv
+
+    with open(path, newline="") as handle:
+        return list(csv.DictReader(handle))
+
+
+def test_each_run_stores_its_threat_model_diagnostics_and_exports_them(tmp_path):
+    """ring(8), Byzantine 0 and 4, f = 0: nodes 1, 3, 5, 7 over their f, two honest arcs."""
+    path = tmp_path / "r.sqlite"
+    outcome = runner.execute(path, scenario_from_dict(BROKEN))
+    stored = results.diagnostics(results.connect(path))[outcome.id]
+    assert stored["over_f_nodes"] == 4 and stored["honest_nodes"] == 6
+    assert (stored["worst_node"], stored["worst_node_count"], stored["worst_node_f"]) == (1, 1, 0)
+    assert stored["honest_connected"] == 0 and stored["honest_components"] == 2
+    assert stored["spectral_gap"] == pytest.approx(0.0, abs=1e-9)
+    assert stored["max_byzantine_weight"] == pytest.approx(1 / 3)
+    export_csv(path, tmp_path / "runs.csv", what="runs")
+    (row,) = _csv(tmp_path / "runs.csv")
+    assert row["status"] == "done" and row["diverged_round"] == ""
+    assert row["over_f_nodes"] == "4.0" and row["honest_connected"] == "0.0" and row["worst_node"] == "1.0"
+
+
+def test_a_diverged_run_is_stored_shown_and_exported_as_diverged(tmp_path, capsys):
+    """Byzantine node 0 sends inf from round index 3 on: the evaluation of round 4 sees it."""
+    scenario = tmp_path / "diverge.toml"
+    scenario.write_text(
+        AVERAGING.replace("rounds = 4", "rounds = 8")
+        + '[placement]\nstrategy = "manual"\ncount = 1\nparams = { ids = [0] }\n'
+        + '[attack]\nname = "large"\nparams = { value = "inf", start_round = 3 }\n'
+        + '[defense]\naggregator = "trimmed_mean"\nf = 1\n'
+        + '[sweep]\n"attack.params.value" = ["inf", 1.0]\n'
+    )
+    database = tmp_path / "results.sqlite"
+    assert main(["run", str(scenario)]) == 0
+    out = capsys.readouterr()
+    assert "warning" not in out.err and "diverged at round 4" not in out.err  # trimmed_mean holds
+    scenario.write_text(scenario.read_text().replace('aggregator = "trimmed_mean"', 'aggregator = "mean"'))
+    assert main(["run", str(scenario), "--db", str(tmp_path / "mean.sqlite")]) == 0
+    out = capsys.readouterr()
+    assert "attack.params.value=inf: done (diverged at round 4)" in out.err
+    rows = {row[0].strip(): [cell.strip() for cell in row[1:]] for row in
+            (line.strip("|").split("|") for line in out.out.splitlines()[2:])}
+    assert rows["attack.params.value=inf"][:2] == ["diverged@4", "diverged@4"]  # drift, consensus_distance
+    assert all(cell != "diverged@4" for cell in rows["attack.params.value=1.0"])
+    connection = results.connect(tmp_path / "mean.sqlite")
+    by_value = {run.value("attack.params.value"): run for run in results.runs(connection)}
+    assert by_value["inf"].diverged_round == 4 and by_value["inf"].outcome == "diverged"
+    assert by_value["inf"].status == "done" and by_value[1.0].diverged_round is None
+    rounds, drift = results.series(connection, by_value["inf"].id, "drift", "value")
+    assert rounds.tolist() == [0, 2, 4] and np.isnan(drift[-1]).all() and np.isfinite(drift[:-1]).all()
+    assert results.summarize(connection, by_value["inf"].id)["diverged_round"] == 4
+    export_csv(tmp_path / "mean.sqlite", tmp_path / "runs.csv", what="runs")
+    exported = {row["attack.params.value"]: row for row in _csv(tmp_path / "runs.csv")}
+    assert exported["inf"]["status"] == "diverged" and exported["inf"]["diverged_round"] == "4"
+    assert exported["1.0"]["status"] == "done" and exported["1.0"]["diverged_round"] == ""
+    assert main(["run", str(scenario), "--db", str(tmp_path / "mean.sqlite")]) == 0  # finished: skipped
+    assert capsys.readouterr().err.count("skipped (diverged at round 4)") == 1
+    assert database.is_file()
+
+
+def test_a_database_made_before_diagnostics_and_divergence_still_reads(tmp_path):
+    """An old database (no diverged_round column, no diagnostics table) gains both on connect."""
+    path = tmp_path / "old.sqlite"
+    with sqlite3.connect(path) as old:
+        old.executescript(
+            "CREATE TABLE runs (id TEXT PRIMARY KEY, config TEXT NOT NULL, axes TEXT NOT NULL, status TEXT NOT NULL "
+            "CHECK (status IN ('running', 'done', 'failed')), started REAL, finished REAL, seconds REAL, versions TEXT, "
+            "git_commit TEXT, error TEXT);"
+            "INSERT INTO runs (id, config, axes, status, started) VALUES ('abc', '{}', '{}', 'done', 1.0);"
+        )
+    connection = results.connect(path)
+    (run,) = results.runs(connection)
+    assert run.diverged_round is None and run.outcome == "done"
+    assert results.diagnostics(connection) == {}
+    results.connect(path).close()  # a second connection finds the column there
+    assert export_csv(path, tmp_path / "runs.csv", what="runs") == 1
+    assert _csv(tmp_path / "runs.csv")[0]["status"] == "done"

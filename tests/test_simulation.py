@@ -1,5 +1,6 @@
 """The engine end to end, at tiny sizes (each simulate() compiles once: keep them few)."""
 
+import math
 from pathlib import Path
 
 import jax
@@ -417,3 +418,42 @@ def test_a_plug_in_topology_builder_is_named_by_its_path(monkeypatch):
     ]:
         with pytest.raises(ValueError, match=message):
             engine.build(scenario_from_dict({**config, "network": {**config["network"], "topology": path}}))
+
+
+def _diverging(task="averaging", start_round=3):
+    """Ring of 8, Byzantine node 0 sending inf from ``start_round`` on, mean: the honest
+    parameters are non-finite from that round on."""
+    config = {
+        "network": {"topology": "ring", "params": {"n": 8}},
+        "placement": {"strategy": "manual", "count": 1, "params": {"ids": [0]}},
+        "attack": {"name": "large", "params": {"value": "inf", "start_round": start_round}},
+        "run": {"task": task, "rounds": 8, "eval_every": 2, "repeats": 2, "dim": 3},
+    }
+    if task == "train":
+        config["data"] = {"dataset": "synthetic_classification", "params": {"dim": 5, "num_classes": 3}, "batch_size": 4}
+    return scenario_from_dict(config)
+
+
+def test_a_diverging_run_stops_at_the_evaluation_that_sees_it_and_its_summary_says_so():
+    """The attack acts from round index 3, so the parameters after 4 rounds (the evaluation
+    of round 4) are the first non-finite ones: the run stops there."""
+    result = engine.simulate(_diverging())
+    np.testing.assert_array_equal(result.rounds, [0, 2, 4])
+    np.testing.assert_array_equal(result.metrics["diverged"], [[False, False], [False, False], [True, True]])
+    assert result.diverged_round == 4
+    assert np.isfinite(result.metrics["consensus_distance"][:2]).all()
+    assert np.isnan(result.metrics["consensus_distance"][2]).all() and np.isnan(result.metrics["drift"][2]).all()
+    summary = result.summary()
+    assert summary["diverged_round"] == 4 and math.isnan(summary["drift"]) and math.isnan(summary["consensus_distance"])
+
+
+def test_a_diverged_model_has_no_accuracy_and_a_sound_run_no_divergence_in_its_summary():
+    """NaN logits would read as class 0, an accuracy of 1 / classes: the metrics are NaN."""
+    result = engine.simulate(_diverging(task="train", start_round=0))
+    assert result.diverged_round == 2 and result.rounds.tolist() == [0, 2]
+    assert np.isnan(result.metrics["test_accuracy"][-1]).all() and np.isnan(result.metrics["averaged_accuracy"][-1]).all()
+    summary = result.summary()
+    assert math.isnan(summary["accuracy_mean"]) and math.isnan(summary["accuracy_max"])
+    sound = engine.simulate(_diverging(task="train", start_round=100))
+    assert sound.diverged_round is None and sound.summary()["diverged_round"] is None
+    assert sound.rounds.tolist() == [0, 2, 4, 6, 8] and not sound.metrics["diverged"].any()

@@ -64,6 +64,54 @@ def test_heatmap_cells_are_the_stored_final_accuracies(database, tmp_path, monke
     assert captured["values"][1, 1] == pytest.approx(accuracy[-1].mean())
 
 
+@pytest.fixture(scope="module")
+def diverging(tmp_path_factory):
+    """Averaging on a ring of 8, mean and trimmed_mean x an attack sending inf from round
+    index 3 on (start_round 3) or never (start_round 50): mean diverges at round 4."""
+    path = tmp_path_factory.mktemp("diverging") / "results.sqlite"
+    base = scenario_from_dict({
+        "network": {"topology": "ring", "params": {"n": 8}},
+        "placement": {"strategy": "manual", "count": 1, "params": {"ids": [0]}},
+        "attack": {"name": "large", "params": {"value": "inf"}},
+        "defense": {"f": 1},
+        "run": {"task": "averaging", "rounds": 8, "eval_every": 2},
+        "sweep": {"defense.aggregator": ["mean", "trimmed_mean"], "attack.params.start_round": [3, 50]},
+    })
+    for outcome in runner.execute_all(path, base.points()):
+        assert not isinstance(outcome[1], Exception), outcome
+    return path
+
+
+def test_a_diverged_heatmap_cell_reads_diverged_not_a_number(diverging, tmp_path, monkeypatch):
+    options = {"rows": "defense.aggregator", "columns": "attack.params.start_round", "metric": "consensus_distance",
+               "stat": "value"}
+    (drawn,) = figures.make("heatmap", diverging, tmp_path / "drawn", formats=("svg",), **options)
+    assert "<!-- diverged -->" in drawn.read_text()  # matplotlib names each text drawn as paths
+    captured = {}
+
+    def capture(values, rows, columns, stem, **options):
+        captured.update(values=values, rows=rows, columns=columns, notes=options["notes"])
+        return []
+
+    monkeypatch.setattr(figures.plots, "heatmap", capture)
+    figures.make("heatmap", diverging, tmp_path / "h", **options)
+    assert captured["rows"] == ["mean", "trimmed_mean"] and captured["columns"] == ["3", "50"]
+    assert captured["notes"] == [["diverged", None], [None, None]]
+    assert np.isnan(captured["values"][0, 0]) and np.isfinite(captured["values"][[0, 1, 1], [1, 0, 1]]).all()
+
+
+def test_a_curve_with_a_diverged_run_says_so_and_stops_where_it_diverged(diverging, tmp_path, monkeypatch):
+    assert figures.make("consensus", diverging, tmp_path / "drawn", group="defense.aggregator", formats=("svg",))
+    captured = {}
+    monkeypatch.setattr(figures.plots, "learning_curves", lambda curves, stem, **options: captured.update(curves=curves))
+    figures.make("consensus", diverging, tmp_path / "c", group="defense.aggregator")
+    mean, trimmed = captured["curves"]
+    assert mean.label == "mean (1 of 2 runs diverged)" and trimmed.label == "trimmed_mean"
+    assert mean.rounds.tolist() == [0, 2, 4, 6, 8]
+    values = mean.mean
+    assert np.isnan(values[2:, 0]).all() and np.isfinite(values[:2]).all() and np.isfinite(values[:, 1]).all()
+
+
 @pytest.mark.parametrize(
     ("kind", "options"),
     [

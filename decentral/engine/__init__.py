@@ -21,22 +21,26 @@ Memory: the inbox of a block of B receivers is B * K * d floats (K the bucket's 
 inbox); ``[run] block`` sets B (default: the whole bucket at once).
 
 The files, in the order a run meets them: ``plan`` (build and validate on the host),
-``program`` (the static program, traced inputs and knobs), ``state`` (a replicate's
+``diagnostics`` (the threat model of the plan's network: Byzantine in-neighbours
+against f, honest connectivity, spectral gap), ``program`` (the static program, traced
+inputs and knobs), ``state`` (a replicate's
 state), ``local`` (local training), ``gossip`` (one gossip step), ``metrics``, ``round``
 (the compiled chunk of rounds), ``run`` (evaluations and :func:`simulate`), ``result``
 and ``checkpoint``.
 """
 
 from .checkpoint import state_from_bytes, state_to_bytes
+from .diagnostics import ThreatModel, threat_model
 from .plan import SEED_PURPOSES, Plan, build, derive_seeds, graph_and_byzantine, optimizer_from
 from .program import Inputs, Knobs, Program, inputs_of, knobs_for, poisoned_data, program_of
 from .result import Result, result_of
 from .round import make_chunk
-from .run import evaluations, simulate
+from .run import diverged, evaluations, simulate
 from .state import State, initial_state, initial_states
 
 __all__ = [
-    "SEED_PURPOSES", "Inputs", "Knobs", "Plan", "Program", "Result", "State", "build", "derive_seeds", "evaluations",
-    "graph_and_byzantine", "initial_state", "initial_states", "inputs_of", "knobs_for", "make_chunk",
+    "SEED_PURPOSES", "Inputs", "Knobs", "Plan", "Program", "Result", "State", "ThreatModel", "build", "derive_seeds",
+    "diverged", "evaluations", "graph_and_byzantine", "initial_state", "initial_states", "inputs_of", "knobs_for", "make_chunk",
     "optimizer_from", "poisoned_data", "program_of", "result_of", "simulate", "state_from_bytes", "state_to_bytes",
+    "threat_model",
 ]

@@ -3,6 +3,10 @@
 Training: each honest node's test metrics and training loss, the averaged honest model's
 test metrics, the consensus distance, and (synthetic regression) the distance to the
 honest optimum. Averaging: the consensus distance and the drift of the honest mean.
+
+Every task also measures ``diverged`` (bool, per replicate): whether any honest node's
+parameters are non-finite (inf or NaN). A diverged replicate's other metrics are NaN, so
+an overflowed model is never read as an accuracy (the argmax of NaN logits is class 0).
 """
 
 from __future__ import annotations
@@ -21,7 +25,22 @@ def _consensus(params, honest):
 
 
 def make_metrics(program: Program):
-    """``metrics(params, start_center, inputs) -> dict``: per honest node and over honest nodes."""
+    """``metrics(params, start_center, inputs) -> dict``: per honest node and over honest
+    nodes, with the ``diverged`` flag (see the module docstring)."""
+    measure = _measure(program)
+
+    def metrics(params, start_center, inputs):
+        out = measure(params, start_center, inputs)
+        diverged = ~jnp.all(jnp.isfinite(params[inputs.honest]))
+        out = {name: jnp.where(diverged, jnp.nan, value) for name, value in out.items()}
+        out["diverged"] = diverged
+        return out
+
+    return metrics
+
+
+def _measure(program: Program):
+    """The task's metrics, before the divergence check."""
     if program.task == "averaging":
 
         def averaging_metrics(params, start_center, inputs):

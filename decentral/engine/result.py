@@ -24,6 +24,9 @@ class Result:
         byzantine: int[b], the Byzantine node ids.
         final_params: f32[repeats, n, d].
         seconds: wall time of the whole run (build, compilation and rounds).
+        diverged_round: the evaluation round at which some replicate's honest parameters
+            were first non-finite (the run stopped there; its metrics at that round are
+            NaN), or None.
     """
 
     scenario: Scenario
@@ -33,6 +36,7 @@ class Result:
     byzantine: np.ndarray
     final_params: np.ndarray
     seconds: float
+    diverged_round: int | None = None
 
     def over_honest(self, name: str, quantiles=(0.1, 0.5, 0.9)) -> dict:
         """A per-node metric summarised over honest nodes at every evaluation, per repeat:
@@ -47,7 +51,8 @@ class Result:
         return self.metrics[name][-1]
 
     def summary(self) -> dict:
-        """Final-evaluation figures over honest nodes and repeats (the CLI's table row)."""
+        """Final-evaluation figures over honest nodes and repeats (the CLI's table row);
+        ``diverged_round`` is None, or the round the run diverged at (its figures NaN)."""
         out = {}
         if "test_accuracy" in self.metrics:
             accuracy = self.final("test_accuracy")
@@ -57,11 +62,13 @@ class Result:
             out["drift"] = float(self.final("drift").mean())
         out["consensus_distance"] = float(self.final("consensus_distance").mean())
         out["seconds"] = self.seconds
+        out["diverged_round"] = self.diverged_round
         return out
 
 
 def result_of(plan: Plan, rounds, measured: list[dict], final_states: State, seconds: float) -> Result:
     """Assemble a :class:`Result` from the evaluations' metrics."""
+    flags = [bool(np.any(m["diverged"])) for m in measured]
     return Result(
         scenario=plan.scenario,
         rounds=np.asarray(rounds),
@@ -70,4 +77,5 @@ def result_of(plan: Plan, rounds, measured: list[dict], final_states: State, sec
         byzantine=np.flatnonzero(plan.network.byzantine),
         final_params=np.asarray(final_states.params),
         seconds=seconds,
+        diverged_round=int(rounds[flags.index(True)]) if any(flags) else None,
     )

@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 
 import jax
+import numpy as np
 
 from ..scenario import Scenario
 from .plan import Plan, build
@@ -21,6 +22,9 @@ def evaluations(plan: Plan, *, start: tuple[int, State] | None = None, progress:
     ``rounds``. ``start=(round, states)`` resumes from a checkpoint taken at an evaluation
     (that evaluation is not yielded again); the continuation is bit for bit the
     uninterrupted run. ``metrics`` are host numpy arrays ([repeats] or [repeats, honest]).
+
+    A run stops at the first evaluation at which a replicate has :func:`diverged` (its
+    honest parameters non-finite): that evaluation is the last one yielded.
     """
     run = plan.scenario.run
     chunk, evaluate = make_chunk(plan)
@@ -29,7 +33,10 @@ def evaluations(plan: Plan, *, start: tuple[int, State] | None = None, progress:
     if start is None:
         states = initial_states(plan)
         first = 0
-        yield 0, states, jax.device_get(evaluate(states, inputs))
+        measured = jax.device_get(evaluate(states, inputs))
+        yield 0, states, measured
+        if diverged(measured):
+            return
     else:
         first, states = start
         if first % run.eval_every or not 0 <= first <= run.rounds:
@@ -41,7 +48,16 @@ def evaluations(plan: Plan, *, start: tuple[int, State] | None = None, progress:
         rounds = tqdm(rounds, desc="rounds", unit=f"x{run.eval_every}", leave=False)
     for round_index in rounds:
         states, measured = chunk(states, knobs, inputs)
-        yield round_index, states, jax.device_get(measured)
+        measured = jax.device_get(measured)
+        yield round_index, states, measured
+        if diverged(measured):
+            return
+
+
+def diverged(metrics: dict) -> bool:
+    """Whether any replicate of an evaluation's ``metrics`` has diverged: some honest
+    node's parameters are non-finite (see :mod:`decentral.engine.metrics`)."""
+    return bool(np.any(metrics["diverged"]))
 
 
 def simulate(scenario: Scenario, *, progress: bool = False) -> Result:
