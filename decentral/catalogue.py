@@ -127,7 +127,7 @@ DATASETS = {
 PLOT_KINDS = {
     "curves": "Learning curves of honest accuracy (mean and worst node), one line per --group value",
     "consensus": "Consensus distance over rounds (log scale), one line per --group value",
-    "heatmap": "Final honest accuracy, --rows x --columns, the worst cell of each row (--mark) outlined",
+    "heatmap": "Final honest accuracy, --rows x --columns, the worst cell of each row (--mark) outlined, a diverged cell marked",
     "versus": "Final honest accuracy (or --metric seconds) against --x, one line per --group value",
     "communities": "Final honest accuracy in each community of the graph and overall, one row per --group value",
     "graph": "The graph coloured by each node's final accuracy, Byzantine nodes marked (one run)",

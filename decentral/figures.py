@@ -173,8 +173,7 @@ def _consensus(connection, runs, stem, *, group, title, formats, where, **_):
 
 def _heatmap(connection, runs, stem, *, rows, columns, metric, stat, mark, title, formats, where, vmin, vmax, chance,
              **_):
-    """Final honest accuracy, --rows x --columns, the worst cell of each row (--mark) outlined
-    (a cell with a diverged run reads "diverged")."""
+    """Final honest accuracy, --rows x --columns, the worst cell of each row (--mark) outlined, a diverged cell marked."""
     if mark not in ("row", "column", "none"):
         raise ValueError(f"mark must be row, column or none; got {mark!r}.")
     if not rows or not columns:

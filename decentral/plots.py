@@ -27,11 +27,9 @@ from matplotlib.patheffects import withStroke
 import topologies
 
 from . import plot_style as style
-from ._hints import did_you_mean
+from .plot_checks import FORMATS, check_formats, check_items, repeats, vector
 from .plot_style import STYLE
 
-#: The file formats `save` writes; the first two are the default.
-FORMATS = ("png", "svg", "pdf")
 
 _COLUMN = 3.4  # inches: one column of a two-column paper
 _PAGE = 7.0  # inches: the full text width
@@ -67,14 +65,14 @@ class Curve:
 
     def __post_init__(self):
         where = f"Curve {self.label!r}"
-        rounds = _vector(where, "rounds", self.rounds)
+        rounds = vector(where, "rounds", self.rounds)
         if not np.all(np.diff(rounds) > 0):
             raise ValueError(f"{where}: rounds must be strictly increasing; got {rounds.tolist()}.")
-        mean = _repeats(where, "mean", self.mean, len(rounds), "rounds")
+        mean = repeats(where, "mean", self.mean, len(rounds), "rounds")
         object.__setattr__(self, "rounds", rounds)
         object.__setattr__(self, "mean", mean)
         if self.low is not None:
-            low = _repeats(where, "low", self.low, len(rounds), "rounds")
+            low = repeats(where, "low", self.low, len(rounds), "rounds")
             if low.shape != mean.shape:
                 raise ValueError(f"{where}: low has shape {low.shape} but mean has {mean.shape}; they must match.")
             object.__setattr__(self, "low", low)
@@ -105,11 +103,11 @@ class Series:
 
     def __post_init__(self):
         where = f"Series {self.label!r}"
-        x = _vector(where, "x", self.x)
+        x = vector(where, "x", self.x)
         if not np.all(np.isfinite(x)):
             raise ValueError(f"{where}: x must be finite; got {x.tolist()}.")
         object.__setattr__(self, "x", x)
-        object.__setattr__(self, "y", _repeats(where, "y", self.y, len(x), "x"))
+        object.__setattr__(self, "y", repeats(where, "y", self.y, len(x), "x"))
 
 
 def save(figure: Figure, stem, formats: Sequence[str] = FORMATS[:2]) -> list[Path]:
@@ -130,7 +128,7 @@ def save(figure: Figure, stem, formats: Sequence[str] = FORMATS[:2]) -> list[Pat
     Example:
       >>> save(figure, "figures/ring/accuracy", formats=("pdf",))  # doctest: +SKIP
     """
-    formats = _check_formats("save", formats)
+    formats = check_formats("save", formats)
     stem = Path(stem)
     if stem.suffix.lstrip(".").lower() in FORMATS:
         raise ValueError(
@@ -179,7 +177,7 @@ def learning_curves(
     Example:
       >>> learning_curves([Curve("mean", rounds, mean, low)], "figures/ring/accuracy")  # doctest: +SKIP
     """
-    formats = _check_formats("learning_curves", formats)
+    formats = check_formats("learning_curves", formats)
     figure = _learning_curves_figure(curves, metric=metric, title=title, log=log, legend_title=legend_title)
     return save(figure, stem, formats)
 
@@ -242,7 +240,7 @@ def heatmap(
     Example:
       >>> heatmap(accuracy, ["mean", "krum"], ["alie", "ipm", "none"], "figures/rules")  # doctest: +SKIP
     """
-    formats = _check_formats("heatmap", formats)
+    formats = check_formats("heatmap", formats)
     figure, _ = _heatmap_figure(
         values,
         row_labels,
@@ -298,7 +296,7 @@ def versus(
     Example:
       >>> versus([Series("median", fractions, accuracy)], "figures/f", xlabel="Byzantine fraction")  # doctest: +SKIP
     """
-    formats = _check_formats("versus", formats)
+    formats = check_formats("versus", formats)
     figure = _versus_figure(series, xlabel=xlabel, ylabel=ylabel, title=title, log_x=log_x, legend_title=legend_title)
     return save(figure, stem, formats)
 
@@ -335,13 +333,13 @@ def graph_accuracy(
     Example:
       >>> graph_accuracy(topologies.ring(12), accuracy, [0, 6], "figures/ring/nodes")  # doctest: +SKIP
     """
-    formats = _check_formats("graph_accuracy", formats)
+    formats = check_formats("graph_accuracy", formats)
     return save(_graph_accuracy_figure(graph, accuracy, byzantine, title=title), stem, formats)
 
 
 def _learning_curves_figure(curves, *, metric, title, log, legend_title=None) -> Figure:
     """The learning-curves figure; see `learning_curves`."""
-    curves = _check_items("learning_curves", "curves", curves, Curve)
+    curves = check_items("learning_curves", "curves", curves, Curve)
     panels = [("honest mean", [curve.mean for curve in curves])]
     if any(curve.low is not None for curve in curves):
         panels.append(("worst honest node", [curve.low for curve in curves]))
@@ -517,7 +515,7 @@ def _category_ticks(axes, rows: list[str], columns: list[str]) -> None:
 
 def _versus_figure(series, *, xlabel, ylabel, title, log_x=False, legend_title=None) -> Figure:
     """The versus figure; see `versus`."""
-    series = _check_items("versus", "series", series, Series)
+    series = check_items("versus", "series", series, Series)
     if log_x and any(np.any(item.x <= 0) for item in series):
         raise ValueError("versus: a logarithmic x axis needs every x > 0.")
     with matplotlib.rc_context(STYLE):
@@ -558,48 +556,3 @@ def _graph_accuracy_figure(graph, accuracy, byzantine, *, title) -> Figure:
     with matplotlib.rc_context(STYLE):
         figure = topologies.draw(graph, byzantine=byzantine, values=accuracy, label="final accuracy", title=title)
     return style.shrink(figure, _GRAPH_SCALE)
-
-
-def _check_formats(function: str, formats) -> tuple[str, ...]:
-    """Return `formats` as a tuple of distinct known names, or raise."""
-    if isinstance(formats, str):
-        raise ValueError(
-            f"{function}: formats must be a sequence of names; got the string {formats!r}. Use ({formats!r},)."
-        )
-    formats = tuple(dict.fromkeys(formats))
-    if not formats:
-        raise ValueError(f"{function}: formats is empty; nothing would be written. Valid: {', '.join(FORMATS)}.")
-    for name in formats:
-        if name not in FORMATS:
-            raise ValueError(f"{function}: unknown format {name!r}.{did_you_mean(name, FORMATS)} Valid: {', '.join(FORMATS)}.")
-    return formats
-
-
-def _check_items(function: str, name: str, items, kind: type) -> list:
-    """Return `items` as a non-empty list of `kind`, or raise."""
-    items = list(items)
-    if not items:
-        raise ValueError(f"{function}: {name} is empty; pass at least one {kind.__name__}.")
-    for index, item in enumerate(items):
-        if not isinstance(item, kind):
-            raise ValueError(f"{function}: {name}[{index}] is a {type(item).__name__}, not a {kind.__name__}.")
-    return items
-
-
-def _vector(where: str, name: str, value) -> np.ndarray:
-    """`value` as a non-empty float[P], or raise."""
-    array = np.asarray(value, dtype=float)
-    if array.ndim != 1 or array.size == 0:
-        raise ValueError(f"{where}: {name} must be a non-empty 1-D array; got shape {array.shape}.")
-    return array
-
-
-def _repeats(where: str, name: str, value, length: int, along: str) -> np.ndarray:
-    """`value` as float[length, R] with R >= 1, or raise naming the argument and the shapes."""
-    array = np.asarray(value, dtype=float)
-    if array.ndim != 2 or array.shape[0] != length or array.shape[1] == 0:
-        raise ValueError(
-            f"{where}: {name} has shape {array.shape} but {along} has {length} entries; {name} must be "
-            f"[{length}, R] with one column per repeat (a single repeat: {name}[:, None])."
-        )
-    return array

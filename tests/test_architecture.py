@@ -45,6 +45,7 @@ LAYERS = {
     "decentral.figure_text": 5,
     "decentral.plots": 5,
     "decentral.plot_style": 5,
+    "decentral.plot_checks": 5,
     "decentral.export": 5,
     "decentral.cli": 5,
     "decentral.catalogue": 5,
