@@ -16,8 +16,8 @@ History:
   3. Training data is split (or generated) over the honest nodes only, in id order; each
      Byzantine node holds a copy of an honest node's data (``decentral.data.layout``).
      Runs with Byzantine nodes and ``task = "train"`` change.
-     A run whose honest parameters become non-finite stops at that evaluation and is
-     stored as diverged there (``runs.diverged_round``), its metrics at that round NaN
+     A run whose honest parameters (or metrics) become non-finite stops at that
+     evaluation and is stored as diverged there (``runs.diverged_round``), its metrics at that round NaN
      (they were read from NaN models: an accuracy of 0.10 on ten classes); each run
      stores its threat-model diagnostics.
 """

@@ -447,6 +447,17 @@ def test_a_diverging_run_stops_at_the_evaluation_that_sees_it_and_its_summary_sa
     assert summary["diverged_round"] == 4 and math.isnan(summary["drift"]) and math.isnan(summary["consensus_distance"])
 
 
+def test_finite_parameters_whose_metrics_overflow_count_as_diverged():
+    """Byzantine rows of 1e37 under mean: the honest parameters stay finite (float32 holds
+    up to 3.4e38) but their squared distances overflow, so the run has diverged too."""
+    scenario = _diverging().replace(**{"attack.params.value": 1e37, "attack.params.start_round": 0})
+    plan = engine.build(scenario)
+    (_, _, first), (round_index, states, second) = list(engine.evaluations(plan))
+    assert round_index == 2 and not first["diverged"].any() and second["diverged"].all()
+    assert np.isfinite(np.asarray(states.params)).all()  # the parameters of round 2 are still finite
+    assert np.isnan(second["consensus_distance"]).all()
+
+
 def test_a_diverged_model_has_no_accuracy_and_a_sound_run_no_divergence_in_its_summary():
     """NaN logits would read as class 0, an accuracy of 1 / classes: the metrics are NaN."""
     result = engine.simulate(_diverging(task="train", start_round=0))

@@ -5,8 +5,10 @@ test metrics, the consensus distance, and (synthetic regression) the distance to
 honest optimum. Averaging: the consensus distance and the drift of the honest mean.
 
 Every task also measures ``diverged`` (bool, per replicate): whether any honest node's
-parameters are non-finite (inf or NaN). A diverged replicate's other metrics are NaN, so
-an overflowed model is never read as an accuracy (the argmax of NaN logits is class 0).
+parameters are non-finite (inf or NaN), or any metric is (parameters still finite but so
+large that their squares or a loss overflow, e.g. 1e37). A diverged replicate's other
+metrics are NaN, so an overflowed model is never read as an accuracy (the argmax of NaN
+logits is class 0).
 """
 
 from __future__ import annotations
@@ -31,7 +33,8 @@ def make_metrics(program: Program):
 
     def metrics(params, start_center, inputs):
         out = measure(params, start_center, inputs)
-        diverged = ~jnp.all(jnp.isfinite(params[inputs.honest]))
+        finite = [jnp.all(jnp.isfinite(value)) for value in out.values()]
+        diverged = ~(jnp.all(jnp.isfinite(params[inputs.honest])) & jnp.all(jnp.stack(finite)))
         out = {name: jnp.where(diverged, jnp.nan, value) for name, value in out.items()}
         out["diverged"] = diverged
         return out
