@@ -100,6 +100,7 @@ def test_a_diverged_heatmap_cell_reads_diverged_not_a_number(diverging, tmp_path
     assert np.isnan(captured["values"][0, 0]) and np.isfinite(captured["values"][[0, 1, 1], [1, 0, 1]]).all()
 
 
+@pytest.mark.filterwarnings("ignore:the runs pooled")  # a diverged and a sound run pooled on purpose
 def test_a_curve_with_a_diverged_run_says_so_and_stops_where_it_diverged(diverging, tmp_path, monkeypatch):
     assert figures.make("consensus", diverging, tmp_path / "drawn", group="defense.aggregator", formats=("svg",))
     captured = {}
