@@ -109,6 +109,7 @@ PLACEMENTS = {
     "fiedler": "endpoints of the edges crossing the Fiedler-vector cut, most central first",
     "eclipse": "every neighbour of one victim node",
     "manual": "exactly the node ids given",
+    "marked": "the nodes whose byzantine attribute is true (a node file's byzantine column)",
     "attach": "adds count new Byzantine nodes linked to each target node (the graph stays the honest part)",
 }
 

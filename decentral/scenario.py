@@ -347,16 +347,20 @@ def load_scenario(path) -> Scenario:
 
 def _paths_relative_to(config: dict, folder: Path) -> dict:
     """A relative ``path`` in ``[network.params]`` or ``[data.params]`` (an edge list, a data
-    folder) and a relative weight ``matrix`` (``[network] weights``, or the values of a
+    folder), a relative ``nodes`` in ``[network.params]`` (an edge list's node file) and a
+    relative weight ``matrix`` (``[network] weights``, or the values of a
     ``"network.weights"`` sweep axis) are relative to the scenario file's folder, wherever
     the command runs from."""
     config = dict(config)
-    for table in ("network", "data"):
+    for table, keys in (("network", ("path", "nodes")), ("data", ("path",))):
         section = config.get(table)
         if isinstance(section, dict) and isinstance(section.get("params"), dict):
-            location = section["params"].get("path")
-            if isinstance(location, str) and not Path(location).expanduser().is_absolute():
-                config[table] = {**section, "params": {**section["params"], "path": str(folder / location)}}
+            params = dict(section["params"])
+            for key in keys:
+                location = params.get(key)
+                if isinstance(location, str) and not Path(location).expanduser().is_absolute():
+                    params[key] = str(folder / location)
+            config[table] = {**section, "params": params}
     network = config.get("network")
     if isinstance(network, dict) and "weights" in network:
         config["network"] = {**network, "weights": _matrix_relative_to(network["weights"], folder)}

@@ -327,6 +327,58 @@ def test_unknown_toml_key_suggests_the_closest(tmp_path):
         load_scenario(path)
 
 
+def test_a_scenario_reads_the_node_file_relative_to_itself(tmp_path, monkeypatch):
+    """[network.params] nodes, like path, is relative to the scenario file's folder."""
+    folder = tmp_path / "study"
+    folder.mkdir()
+    (folder / "edges.txt").write_text("0 1\n1 2\n2 3\n3 0\n")
+    (folder / "nodes.csv").write_text("node,community,byzantine\n0,0,1\n1,0,0\n2,1,0\n3,1,0\n")
+    (folder / "s.toml").write_text(
+        '[network]\ntopology = "from_edgelist"\n[network.params]\npath = "edges.txt"\nnodes = "nodes.csv"\n'
+        '[placement]\nstrategy = "marked"\ncount = 1\n'
+    )
+    monkeypatch.chdir(tmp_path)
+    scenario = load_scenario(folder / "s.toml")
+    assert scenario.network.params["nodes"] == str(folder.resolve() / "nodes.csv")
+    graph, byzantine, _ = engine.graph_and_byzantine(scenario)
+    assert byzantine == [0] and dict(graph.nodes(data="community")) == {0: 0, 1: 0, 2: 1, 3: 1}
+
+
+def test_the_engine_runs_on_an_edge_list_with_a_node_file(tmp_path):
+    """An 8-node two-community edge list (weights in its third column) with a node file:
+    the community partition gives each community its own labels (digits 0-4 and 5-9),
+    and the marked placement takes the file's Byzantine nodes."""
+    (tmp_path / "edges.txt").write_text(
+        "".join(f"{u} {v} 1\n" for u, v in [(0, 1), (1, 2), (2, 3), (3, 0), (4, 5), (5, 6), (6, 7), (7, 4), (0, 4), (2, 6)])
+    )
+    (tmp_path / "nodes.csv").write_text(
+        "node,community,byzantine\n" + "".join(f"{v},{v // 4},{int(v in (1, 5))}\n" for v in range(8))
+    )
+    (tmp_path / "s.toml").write_text(
+        '[network]\ntopology = "from_edgelist"\nparams = { path = "edges.txt", nodes = "nodes.csv" }\n'
+        '[placement]\nstrategy = "marked"\ncount = 2\n'
+        '[data]\npartition = { name = "community" }\nbatch_size = 8\n'
+        '[defense]\naggregator = "trimmed_mean"\nf = 1\n'
+        '[attack]\nname = "alie"\n'
+        '[run]\nrounds = 2\neval_every = 2\n'
+    )
+    scenario = load_scenario(tmp_path / "s.toml")
+    plan = engine.build(scenario)
+    assert np.flatnonzero(plan.network.byzantine).tolist() == [1, 5]
+    honest = engine.inputs_of(plan).honest_train
+    labels = [set(np.asarray(honest.y[i])[: int(honest.count[i])].tolist()) for i in range(6)]
+    assert all(group <= set(range(5)) for group in labels[:3]) and all(group <= set(range(5, 10)) for group in labels[3:])
+    accuracy = engine.simulate(scenario).metrics["test_accuracy"]
+    assert accuracy.shape[-1] == 6 and np.isfinite(accuracy).all()
+    with pytest.raises(ValueError, match=r"'marked' places the 2 nodes the graph marks byzantine \(\[1, 5\]\); got count=3"):
+        engine.build(scenario.replace(placement={"count": 3}))
+    with pytest.raises(ValueError, match=r"got count=0"):
+        engine.build(scenario.replace(placement={"count": 0}))
+    (tmp_path / "nodes.csv").write_text("node,community,byzantine\n0,0,0\n1,0,1\n5,1,1\n")
+    with pytest.raises(ValueError, match=r"node 2 has no 'community' attribute.*community column a row for every node"):
+        engine.build(scenario.replace(placement={"strategy": "manual", "params": {"ids": [1, 5]}}))
+
+
 def test_cli_run_prints_one_row_per_sweep_point(tmp_path, capsys):
     path = tmp_path / "tiny.toml"
     path.write_text(

@@ -185,6 +185,52 @@ def test_from_edgelist_malformed_line_names_file_and_line(tmp_path, text, messag
         topologies.from_edgelist(path)
 
 
+def test_from_edgelist_reads_node_attributes_from_a_node_file(tmp_path):
+    """The edge list keeps its weight column; the node file sets community and byzantine,
+    in any column order, and nodes it leaves out get no attribute."""
+    edges = tmp_path / "edges.txt"
+    edges.write_text("0 1 0.5\n1 2 0.5\n2 3 0.5\n")
+    nodes = tmp_path / "nodes.csv"
+    nodes.write_text("byzantine, node ,community\n0,0,7\n\ntrue,1,7\nFALSE,2,-1\n")
+    graph = topologies.from_edgelist(edges, nodes=nodes, n=5)
+    assert dict(graph.nodes(data="community")) == {0: 7, 1: 7, 2: -1, 3: None, 4: None}
+    assert dict(graph.nodes(data="byzantine")) == {0: False, 1: True, 2: False, 3: None, 4: None}
+    assert nx.get_edge_attributes(graph, "weight") == {(0, 1): 0.5, (1, 2): 0.5, (2, 3): 0.5}
+    assert graph.graph["nodes_source"] == str(nodes)
+    nodes.write_text("node,community\n3,1\n")
+    only = topologies.from_edgelist(edges, nodes=nodes)
+    assert dict(only.nodes(data="community")) == {0: None, 1: None, 2: None, 3: 1}
+    assert all("byzantine" not in only.nodes[v] for v in only)
+
+
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ("", r"nodes.csv: empty node file"),
+        ("community\n0\n", r"nodes.csv:1: the header has no 'node' column \(got community\)"),
+        ("0,1\n1,1\n", r"nodes.csv:1: unknown column '0' in the header\. Valid columns: node, community, byzantine"),
+        ("node,colour\n0,red\n", r"nodes.csv:1: unknown column 'colour'.*Valid columns: node, community, byzantine"),
+        ("node,node\n0,0\n", r"nodes.csv:1: column 'node' appears twice"),
+        ("node,community\n0,1\nx,1\n", r"nodes.csv:3: node id 'x' is not a non-negative integer"),
+        ("node,community\n0,1\n-1,1\n", r"nodes.csv:3: node id '-1' is not a non-negative integer"),
+        ("node,community\n4,1\n", r"nodes.csv:2: node 4 is outside the graph, whose nodes are 0\.\.3"),
+        ("node,community\n1,0\n\n1,1\n", r"nodes.csv:4: node 1 is listed again \(first on line 2\)"),
+        ("node,community\n0,a\n", r"nodes.csv:2: community 'a' of node 0 is not an integer"),
+        ("node,community\n0,1.5\n", r"nodes.csv:2: community '1.5' of node 0 is not an integer"),
+        ("node,byzantine\n0,yes\n", r"nodes.csv:2: byzantine 'yes' of node 0 is not 0/1 or true/false"),
+        ("node,byzantine\n0,2\n", r"nodes.csv:2: byzantine '2' of node 0"),
+        ("node,community\n0\n", r"nodes.csv:2: 1 fields, but the header \(line 1\) names 2"),
+    ],
+)
+def test_from_edgelist_bad_node_file_names_file_and_line(tmp_path, text, message):
+    edges = tmp_path / "edges.txt"
+    edges.write_text("0 1\n1 2\n2 3\n")
+    nodes = tmp_path / "nodes.csv"
+    nodes.write_text(text)
+    with pytest.raises(ValueError, match=message):
+        topologies.from_edgelist(edges, nodes=nodes)
+
+
 def test_from_edgelist_n_too_small(tmp_path):
     path = tmp_path / "edges.txt"
     path.write_text("0 7\n")

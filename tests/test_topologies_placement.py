@@ -118,6 +118,40 @@ def test_manual(ba):
         topologies.place(ba, None, "manual", ids=[99])
 
 
+def test_marked_takes_the_nodes_marked_byzantine():
+    graph = topologies.ring(6)
+    nx.set_node_attributes(graph, {v: v in (4, 1) for v in graph}, "byzantine")
+    assert topologies.place(graph, 2, "marked") == [1, 4]
+    assert topologies.placed(graph, 2, "marked") == (graph, [1, 4])
+    nx.set_node_attributes(graph, {v: int(v == 3) for v in graph}, "byzantine")  # 0/1 work too
+    assert topologies.place(graph, 1, "marked") == [3]
+    nx.set_node_attributes(graph, {v: np.bool_(v == 0) for v in graph}, "byzantine")
+    assert topologies.place(graph, 1, "marked") == [0]
+    nx.set_node_attributes(graph, False, "byzantine")
+    assert topologies.place(graph, 0, "marked") == []
+    nx.set_node_attributes(graph, {v: v in (0, 3) for v in graph}, "byzantine")
+    with pytest.raises(ValueError, match=r"place: honest node 1 has 1 Byzantine neighbours, above max_per_neighborhood=0"):
+        topologies.place(graph, 2, "marked", max_per_neighborhood=0)
+
+
+@pytest.mark.parametrize(
+    "marks, count, message",
+    [
+        ({v: v in (1, 4) for v in range(6)}, 3, r"'marked' places the 2 nodes the graph marks byzantine \(\[1, 4\]\); got count=3\. Set count = 2"),
+        ({v: v in (1, 4) for v in range(6)}, None, r"places the 2 nodes .*got count=None"),
+        ({v: v in (1, 4) for v in range(6)}, 0.5, r"places the 2 nodes .*got count=0\.5"),
+        ({}, 1, r"'marked' takes the nodes whose 'byzantine' attribute is true, and this graph has none\. Give from_edgelist a node file"),
+        ({0: True, 1: False}, 1, r"'marked': node 2 has no 'byzantine' attribute; every node needs one"),
+        ({v: "yes" for v in range(6)}, 1, r"'marked': node 0 has byzantine='yes'; use True/False"),
+    ],
+)
+def test_marked_bad_input(marks, count, message):
+    graph = topologies.ring(6)
+    nx.set_node_attributes(graph, marks, "byzantine")
+    with pytest.raises(ValueError, match=message):
+        topologies.place(graph, count, "marked")
+
+
 def test_max_per_neighborhood_raises_without_repair():
     ring = topologies.ring(10)
     with pytest.raises(

@@ -6,6 +6,7 @@ from pathlib import Path
 import networkx as nx
 
 from ._checks import check_int, check_simple
+from ._nodefile import read_node_file
 
 
 def from_networkx(graph: nx.Graph) -> nx.Graph:
@@ -47,7 +48,7 @@ def _relabel(graph: nx.Graph, order: list) -> nx.Graph:
     return relabelled
 
 
-def from_edgelist(path, *, directed: bool = False, n: int | None = None) -> nx.Graph:
+def from_edgelist(path, *, directed: bool = False, n: int | None = None, nodes=None) -> nx.Graph:
     """Read a plain-text edge list: one edge `u v` (or `u v w`, with a weight) per line.
 
     `u` and `v` are non-negative integer ids; a weight w is a finite number >= 0, given on
@@ -59,17 +60,32 @@ def from_edgelist(path, *, directed: bool = False, n: int | None = None) -> nx.G
     and `[network] weights = "edgelist"` read: w is the weight v gives u, and u gives v
     when undirected), and the file as the graph attribute `source`.
 
+    Node attributes come from a separate CSV file `nodes` (the third column stays the
+    weight): a header row, then one row per node; the column `node` (ids < n, each at most
+    once) and any of `community` (an integer: what the data partition "community" reads)
+    and `byzantine` (0/1 or true/false: what the placement strategy "marked" reads), e.g.
+
+        node,community,byzantine
+        0,0,0
+        1,0,1
+
+    Nodes not listed get no attribute, but the partition and the placement that read a
+    column need it on every node. The node file is the graph attribute `nodes_source`.
+
     Args:
       path: the file.
       directed: read `u v` as u -> v (u in v's inbox) instead of an undirected edge.
       n: number of nodes, if it must exceed the largest id + 1.
+      nodes: optional CSV file of node attributes (see above).
 
     Returns:
       A nx.Graph, or a nx.DiGraph when directed.
 
     Raises:
       ValueError: a malformed line, a weight on some lines only, a repeated edge with
-        another weight (naming file and line), a self-loop, an id >= n, no edge.
+        another weight (naming file and line), a self-loop, an id >= n, no edge; in the
+        node file (naming file and line) no header or `node` column, an unknown column,
+        a non-integer, repeated or out-of-graph id, a bad community or byzantine value.
 
     Example:
       >>> from_edgelist("ring.txt")  # doctest: +SKIP
@@ -98,6 +114,10 @@ def from_edgelist(path, *, directed: bool = False, n: int | None = None) -> nx.G
         graph.add_edges_from((u, v, {"weight": w}) for u, v, w in edges)
     else:
         graph.add_edges_from(edges)
+    if nodes is not None:
+        for name, values in read_node_file(nodes, n).items():
+            nx.set_node_attributes(graph, values, name)
+        graph.graph["nodes_source"] = str(nodes)
     return graph
 
 

@@ -49,6 +49,9 @@ def place(
       fiedler: endpoints of the edges crossing the sign cut of the Fiedler vector
         (v2 of the Laplacian L = D - A), most central (betweenness) first.
       manual: exactly `ids` (count None or len(ids)).
+      marked: the nodes whose `byzantine` attribute is true (e.g. from the node file of
+        `from_edgelist`); every node needs the attribute, and count must equal their
+        number (it guards against a file that changed).
     (`attach` adds nodes instead: see :func:`placed`.)
 
     With max_per_neighborhood=b, every honest node must end with at most b Byzantine
@@ -57,7 +60,8 @@ def place(
 
     Args:
       graph: nodes 0..n-1.
-      count: int, or float fraction of n in [0, 1] (rounded down); None for eclipse/manual.
+      count: int, or float fraction of n in [0, 1] (rounded down); None for eclipse/manual;
+        for marked the number of marked nodes.
       strategy: one of STRATEGIES.
       seed: random seed, used by random, and by clustered and spread without center; the
         deterministic strategies accept and ignore it, so one scenario seed serves all.
@@ -90,7 +94,10 @@ def place(
             f"topologies.placed(graph, count, {strategy!r}, targets=...), which returns the new graph too."
         )
     _check_options(strategy, victim=victim, ids=ids, center=center)
-    if strategy in _FIXED:
+    if strategy == "marked":
+        ranking = _marked(graph, n)
+        count = _marked_count(count, ranking)
+    elif strategy in _FIXED:
         ranking = (
             _eclipse(graph, victim, n) if strategy == "eclipse" else check_members("place", "ids", ids, n)
         )
@@ -221,6 +228,39 @@ def _fixed_count(count, strategy: str, size: int) -> int:
     return size
 
 
+def _marked(graph: nx.Graph, n: int) -> list[int]:
+    """The nodes whose ``byzantine`` attribute is true; raise if a node lacks it or it is not a bool."""
+    marks = [graph.nodes[v].get("byzantine") for v in range(n)]
+    if all(mark is None for mark in marks):
+        raise ValueError(
+            "place: strategy 'marked' takes the nodes whose 'byzantine' attribute is true, and this graph "
+            "has none. Give from_edgelist a node file with a byzantine column ([network.params] nodes = "
+            "\"nodes.csv\"), or use strategy 'manual' with ids=[...]."
+        )
+    for v, mark in enumerate(marks):
+        if mark is None:
+            raise ValueError(
+                f"place: strategy 'marked': node {v} has no 'byzantine' attribute; every node needs one "
+                "(a node file's byzantine column must list every node). Add the node, 0 for honest."
+            )
+        if isinstance(mark, np.bool_) or (isinstance(mark, numbers.Integral) and mark in (0, 1)):
+            continue
+        raise ValueError(
+            f"place: strategy 'marked': node {v} has byzantine={mark!r}; use True/False (or 1/0)."
+        )
+    return [v for v, mark in enumerate(marks) if mark]
+
+
+def _marked_count(count, marked: list[int]) -> int:
+    """Check that count equals the number of marked nodes."""
+    if isinstance(count, bool) or not isinstance(count, numbers.Integral) or count != len(marked):
+        raise ValueError(
+            f"place: strategy 'marked' places the {len(marked)} nodes the graph marks byzantine "
+            f"({marked}); got count={count}. Set count = {len(marked)}, or fix the byzantine marks."
+        )
+    return len(marked)
+
+
 def _rank(scores) -> list[int]:
     """Nodes by decreasing score, ties (equal to 9 significant digits) by increasing id."""
     scores = np.asarray(scores, dtype=float)
@@ -333,7 +373,7 @@ def _need_seed(strategy: str, seed) -> int:
     return derive_seed("place", seed, 0)
 
 
-_FIXED = ("eclipse", "manual")
+_FIXED = ("eclipse", "manual", "marked")
 _RANKINGS = {
     "random": _random,
     "max_degree": _max_degree,
@@ -360,6 +400,7 @@ STRATEGY_SUMMARIES = {
     "fiedler": "endpoints of the edges crossing the Fiedler-vector cut, most central first",
     "eclipse": "every neighbour of one victim node",
     "manual": "exactly the node ids given",
+    "marked": "the nodes whose byzantine attribute is true (a node file's byzantine column)",
     "attach": "adds count new Byzantine nodes linked to each target node (the graph stays the honest part)",
 }
 

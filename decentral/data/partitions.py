@@ -416,7 +416,9 @@ class Community(Partition):
         if communities is None:
             raise ValueError(
                 "community partition needs each node's community id (communities=int[n]); use a topology "
-                "with communities (e.g. a dumbbell or stochastic block model) or another partition."
+                "with communities (e.g. a dumbbell, a stochastic block model, or from_edgelist with a node "
+                "file whose community column lists every node: [network.params] nodes = \"nodes.csv\") "
+                "or another partition."
             )
         communities = np.asarray(communities)
         if communities.shape != (num_nodes,):

@@ -24,7 +24,7 @@ from attacks._registry import load_plugin
 
 from .. import aggregators
 from .._hints import did_you_mean
-from ..data import make_dataset, over_nodes
+from ..data import Community, make_dataset, make_partition, over_nodes
 from ..models import make_model
 from ..network import from_graph, from_schedule
 from ..scenario import Scenario
@@ -161,7 +161,7 @@ def graph_and_byzantine(scenario: Scenario, seeds: dict | None = None):
             )
         graph = nx.compose_all(schedule)
     byzantine = []
-    if placement.count:
+    if placement.count or placement.strategy == "marked":  # marked checks count against the marks, 0 too
         graph, byzantine = _call_with_params(
             "[placement.params]", topologies.placed, placement.params, graph=graph, count=placement.count,
             strategy=placement.strategy, seed=seeds["placement"],
@@ -221,16 +221,27 @@ def build_data(scenario: Scenario, graph, byzantine, seed: int):
     number, never on where the Byzantine nodes are nor on the attack."""
     honest = np.flatnonzero(~np.asarray(byzantine))
     dataset = make_dataset(scenario.data.dataset, **scenario.data.params)
+    needed = isinstance(make_partition(scenario.data.partition), Community)
     honest_data = dataset.build(
-        honest.size, seed=seed, partition=scenario.data.partition, communities=_communities(graph, honest)
+        honest.size, seed=seed, partition=scenario.data.partition, communities=_communities(graph, honest, needed)
     )
     return over_nodes(honest_data, byzantine)
 
 
-def _communities(graph, nodes):
-    """int[len(nodes)]: the ``community`` of each of ``nodes``, or None if one has none."""
+def _communities(graph, nodes, needed: bool = False):
+    """int[len(nodes)]: the ``community`` of each of ``nodes``, or None if one has none.
+
+    When the partition ``needed`` them and only some nodes have one, raise naming a node
+    without (a node file that leaves nodes out); with none at all, the partition says so."""
     values = [graph.nodes[int(node)].get("community") for node in nodes]
-    return None if any(value is None for value in values) else np.asarray(values)
+    missing = [int(node) for node, value in zip(nodes, values) if value is None]
+    if needed and 0 < len(missing) < len(values):
+        raise ValueError(
+            f"[data] partition 'community': node {missing[0]} has no 'community' attribute ({len(missing)} "
+            "honest nodes lack one), and every honest node needs one. If the graph comes from a from_edgelist "
+            "node file, give its community column a row for every node."
+        )
+    return None if missing else np.asarray(values)
 
 
 def optimizer_from(name: str, learning_rate, params: dict):
