@@ -138,10 +138,16 @@ class SignFlip(_Scaled):
 
 @attack_spec
 class IPM(_Scaled):
-    """Inner product manipulation: m = -epsilon * mu.
+    """Inner product manipulation: m = c - epsilon * mu.
+
+    c = 0 (``center="zero"``, default: Xie et al., ClippedGossip's ``IPMAttack``, ByzFL) or
+    the receiver's own vector x_0 (``center="own"``: CS+'s ``sparse_empire`` sends
+    x_i + t * mu with t >= 0 line-searched and mu over every honest node, i.e.
+    ``center="own", scope="global", optimal=True`` with a search range of epsilon <= 0).
 
     Args:
-      epsilon: traced, default 0.1 (small epsilon keeps m inside robust rules' trust region).
+      epsilon: traced, default 0.1 (ClippedGossip's value; ByzFL's default tau is 2).
+      center: static, "zero" or "own".
       optimal: search epsilon against ``ctx.rule``. scope: "local" or "global".
 
     References:
@@ -150,13 +156,15 @@ class IPM(_Scaled):
     """
 
     epsilon: Any = parameter(0.1)
+    center: str = parameter("zero", static=True, choices=("zero", "own"))
     scope: str = _scope()
     name: ClassVar[str] = "ipm"
 
     def message(self, key, view, ctx):
         del key
         mean = honest_stats(self, view, ctx)["mean"]
-        return self._scaled(view, ctx, mean, jnp.zeros_like(mean), -mean, self.epsilon)
+        base = jnp.zeros_like(mean) if self.center == "zero" else view.own
+        return self._scaled(view, ctx, mean, base, -mean, self.epsilon)
 
 
 @attack_spec
@@ -265,23 +273,33 @@ class LabelFlip(Attack):
 
 @attack_spec
 class ALIE(_Scaled):
-    """A little is enough: m = mu + sign * z * sigma, coordinate-wise (sigma with ddof=1).
+    """A little is enough: m = c + sign * z * sigma, coordinate-wise (sigma with ddof=1).
 
-    z (``quantile``), with s = floor(n/2 + 1) - f supporters, n and f the receiver's valid
-    rows and valid Byzantine rows:
+    c is mu (``center="honest_mean"``, default: Baruch et al., ClippedGossip, ByzFL) or the
+    receiver's own vector x_0 (``center="own"``: CS+'s ``sparse_little``, which starts from
+    the attacked node's parameters and uses the standard deviation of every honest node,
+    i.e. ``center="own", scope="global", optimal=True``).
+
+    z (``quantile``), with s = floor(n/2 + 1) - f supporters:
       "paper" (default): Baruch et al.'s Algorithm 1, z = max{z : Phi(z) < (n - s)/n}
         = Phi^{-1}((n - s)/n);
       "clipped_gossip": z = Phi^{-1}((n - f - s)/(n - f)), the form of the ClippedGossip
         code (and Blades), which counts only the honest rows;
-      "fixed": the given ``z`` (ByzFL's tau = 1.5).
-    The quantile's argument is clipped to [2^-20, 1 - 2^-20] (|z| <= 4.76; a Byzantine
-    majority, s <= 0, would give z = +inf).
+      "fixed": the given ``z`` (ByzFL's tau = 1.5; ClippedGossip's experiments run "ALIE10",
+        z = 10).
+    n and f (``counts``): "inbox" (default), the receiver's valid rows and valid Byzantine
+    rows; "global", the population's nodes and Byzantine nodes (ClippedGossip's
+    ``ALittleIsEnoughAttack(n=args.n, m=args.f)``: one z for every receiver, read from the
+    graph at ``init``). The quantile's argument is clipped to [2^-20, 1 - 2^-20]
+    (|z| <= 4.76; a Byzantine majority, s <= 0, would give z = +inf, NaN in ClippedGossip).
 
     Args:
       quantile, z: see above (``z`` only with ``quantile="fixed"``).
-      sign: +1 (the paper, ByzFL: mu + z sigma) or -1 (ClippedGossip, BM: mu - z sigma); traced.
+      counts: static, "inbox" or "global" (not with ``quantile="fixed"``).
+      center: static, "honest_mean" or "own".
+      sign: +1 (the paper, ByzFL, CS+: c + z sigma) or -1 (ClippedGossip, BM: mu - z sigma); traced.
       optimal: search z in [search_min, search_max] against ``ctx.rule``.
-      scope: "local" or "global" (n and f stay the receiver's).
+      scope: "local" or "global": whose mu and sigma (n and f follow ``counts``).
 
     References:
       Baruch, Baruch, Goldberg, "A little is enough: circumventing defenses for
@@ -290,6 +308,8 @@ class ALIE(_Scaled):
 
     quantile: str = parameter("paper", static=True, choices=("paper", "clipped_gossip", "fixed"))
     z: Any = parameter(None, optional=True)
+    counts: str = parameter("inbox", static=True, choices=("inbox", "global"))
+    center: str = parameter("honest_mean", static=True, choices=("honest_mean", "own"))
     sign: Any = parameter(1.0)
     scope: str = _scope()
     name: ClassVar[str] = "alie"
@@ -300,15 +320,36 @@ class ALIE(_Scaled):
             raise ValueError("alie: quantile='fixed' needs z (e.g. z=1.5).")
         if self.quantile != "fixed" and self.z is not None:
             raise ValueError(f"alie: z={self.z!r} is used only with quantile='fixed' (quantile={self.quantile!r} computes z).")
+        if self.quantile == "fixed" and self.counts == "global":
+            raise ValueError("alie: counts='global' sets the n and f of the quantile; with quantile='fixed' there is none (drop counts).")
+
+    def init(self, network, dim):
+        state = super().init(network, dim)
+        if self.counts == "global":
+            if network is None:
+                raise ValueError("alie with counts='global' needs the population: pass attacks.Graph(honest=...) to init.")
+            state["counts"] = jnp.asarray([network.n, network.n - int(network.honest.sum())], jnp.int32)
+        return state
+
+    def prepare(self, key, honest_params, network, state):
+        extra, state = super().prepare(key, honest_params, network, state)
+        if self.counts == "global":
+            extra = dict(extra, counts=state["counts"])
+        return extra, state
 
     def message(self, key, view, ctx):
         del key
         stats = honest_stats(self, view, ctx)
         if self.quantile == "fixed":
             z = jnp.asarray(self.z, jnp.float32)
+        elif self.counts == "global":
+            if "counts" not in ctx.extra:
+                raise ValueError("alie with counts='global' needs ctx.extra['counts'] from its prepare(); run init/prepare each round.")
+            z = alie_z(ctx.extra["counts"][0], ctx.extra["counts"][1], self.quantile)
         else:
             z = alie_z(view.count, view.byzantine_count, self.quantile)
-        return self._scaled(view, ctx, stats["mean"], stats["mean"], self.sign * stats["std"], z)
+        base = stats["mean"] if self.center == "honest_mean" else view.own
+        return self._scaled(view, ctx, stats["mean"], base, self.sign * stats["std"], z)
 
 
 @attack_spec
@@ -729,14 +770,23 @@ class Mimic(Attack):
 
 
 @attack_spec
-class Dissensus(Attack):
+class Dissensus(_Scaled):
     """Dissensus: m = x_0 - epsilon * sum_{j honest} W_j (x_j - x_0) / sum_{k Byzantine} W_k.
 
     With epsilon = 1 a weighted mean returns exactly x_0 (the receiver's honest gossip
-    pull is cancelled); epsilon > 1 reverses it.
+    pull is cancelled); epsilon > 1 reverses it. This is ClippedGossip's
+    ``DissensusWorker`` (their experiments run epsilon = 1.5).
 
     Args:
       epsilon: traced, default 1.
+      weighted: static; True (default) W = the receiver's mixing weights (ClippedGossip
+        against gossip averaging and clipped gossip); False W = 1 on every valid row,
+        m = x_0 - epsilon * sum_{j honest} (x_j - x_0) / f (ClippedGossip against every
+        other rule, whose ``mixing = 1 / (deg + 1)`` cancels out).
+      optimal: search epsilon in [search_min, search_max] against ``ctx.rule``, maximising
+        the distance to the receiver's honest mean (CS+'s ``dissensus`` line-searches the
+        factor of x_i + t sum_j w_ij (x_i - x_j), the same family up to the positive
+        constant 1 / sum_k W_k).
 
     References:
       He, Karimireddy, Jaggi, "Byzantine-robust decentralized learning via ClippedGossip",
@@ -744,15 +794,19 @@ class Dissensus(Attack):
     """
 
     epsilon: Any = parameter(1.0)
+    weighted: bool = parameter(True, static=True, choices=(True, False))
     name: ClassVar[str] = "dissensus"
 
     def message(self, key, view, ctx):
-        del key, ctx
-        w = jnp.where(view.honest, view.weights, 0.0)
+        del key
+        weights = view.weights if self.weighted else view.mask.astype(jnp.float32)
+        w = jnp.where(view.honest, weights, 0.0)
         pull = w @ (view.clean - jnp.where(view.honest[:, None], view.own[None, :], 0.0))
-        byzantine_weight = jnp.sum(jnp.where(view.byzantine, view.weights, 0.0))
+        byzantine_weight = jnp.sum(jnp.where(view.byzantine, weights, 0.0))
         safe = jnp.where(byzantine_weight > 0, byzantine_weight, 1.0)
-        return view.own - self.epsilon * pull / safe
+        if not self.optimal:
+            return view.own - self.epsilon * pull / safe
+        return self._scaled(view, ctx, local_stats(view)["mean"], view.own, -pull / safe, self.epsilon)
 
 
 @attack_spec

@@ -75,14 +75,14 @@ TOPOLOGIES = {
 
 #: Attack -> the first line of its spec's docstring, by name (``attacks.ATTACKS``).
 ATTACKS = {
-    "alie": "A little is enough: m = mu + sign * z * sigma, coordinate-wise (sigma with ddof=1).",
+    "alie": "A little is enough: m = c + sign * z * sigma, coordinate-wise (sigma with ddof=1).",
     "crash": "Crash / silence: the Byzantine slots are masked out (the message never arrives).",
     "dissensus": "Dissensus: m = x_0 - epsilon * sum_{j honest} W_j (x_j - x_0) / sum_{k Byzantine} W_k.",
     "fang_krum": "Fang et al.'s full-knowledge attack on Krum: m = r - lambda * s.",
     "fang_trim": "Fang et al.'s full-knowledge attack on trimmed mean and median.",
     "gaussian": "Gaussian noise: m = c + sigma * N(0, I_d), c = mu (``center=\"honest_mean\"``) or 0.",
     "hidden_vulnerability": "Hidden vulnerability: m = mu + gamma * e, e the indicator of a few coordinates.",
-    "ipm": "Inner product manipulation: m = -epsilon * mu.",
+    "ipm": "Inner product manipulation: m = c - epsilon * mu.",
     "isolation": "Isolation / model control: m = (T sum_j W_j - sum_{j honest} W_j x_j) / sum_{k Byzantine} W_k,",
     "label_flip": "Label flipping (data poisoning): Byzantine nodes train honestly on labels y -> C - 1 - y.",
     "large": "Huge or non-finite values: m = value * 1 (every coordinate).",
@@ -94,6 +94,24 @@ ATTACKS = {
     "sign_flip": "Sign flipping: m = -s * mu.",
     "spectral": "Spectral attack: m = x_0 + scale * v[i] * (v^T X_H), v the Fiedler vector of the",
     "zero": "Zero vector: m = 0.",
+}
+
+#: Attack -> its variant switches (the parameters with a fixed set of values, default first;
+#: the common ``collusion`` left out), from the fields of ``attacks.ATTACKS``' specs.
+ATTACK_OPTIONS = {
+    "alie": "optimal=false|true, quantile=paper|clipped_gossip|fixed, counts=inbox|global, center=honest_mean|own, scope=local|global",
+    "dissensus": "optimal=false|true, weighted=true|false",
+    "fang_krum": "reference=mean|own|zero, scope=local|global",
+    "fang_trim": "reference=own|mean|zero, scope=local|global",
+    "gaussian": "center=honest_mean|zero, scope=local|global",
+    "hidden_vulnerability": "optimal=false|true, scope=local|global",
+    "ipm": "optimal=false|true, center=zero|own, scope=local|global",
+    "isolation": "target=own|zero, weighted=true|false",
+    "mimic": "mode=static|heuristic",
+    "min_max": "optimal=false|true, perturbation=std|unit_mean|sign, scope=local|global",
+    "min_sum": "perturbation=std|unit_mean|sign, bound=max|min, scope=local|global",
+    "sign_flip": "optimal=false|true, scope=local|global",
+    "spectral": "optimal=false|true",
 }
 
 #: Placement strategy -> its summary (``topologies.STRATEGIES``, ``topologies.STRATEGY_SUMMARIES``).

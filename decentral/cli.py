@@ -373,7 +373,8 @@ def _list(args) -> int:
     if what in ("attacks", "all"):
         print("Attacks (attacks):")
         for name, summary in sorted(catalogue.ATTACKS.items()):
-            print(f"  {name:22s} {summary}")
+            options = f"  [{catalogue.ATTACK_OPTIONS[name]}]" if name in catalogue.ATTACK_OPTIONS else ""
+            print(f"  {name:22s} {summary}{options}")
     if what in ("placements", "all"):
         print("Placement strategies (topologies.place):")
         for name, summary in catalogue.PLACEMENTS.items():

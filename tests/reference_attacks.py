@@ -41,9 +41,11 @@ def sign_flip(honest, scale=1.0):
     return -scale * honest.mean(axis=0)
 
 
-def ipm(honest, epsilon=0.1):
-    """Xie et al. 2019: -epsilon times the honest mean."""
-    return -epsilon * honest.mean(axis=0)
+def ipm(honest, epsilon=0.1, own=None):
+    """Xie et al. 2019: -epsilon times the honest mean; from ``own`` instead of 0 when given
+    (CS+'s sparse_empire: the attacked node's parameters plus a multiple of the mean)."""
+    start = 0.0 if own is None else np.asarray(own, dtype=np.float64)
+    return start - epsilon * honest.mean(axis=0)
 
 
 def flip_labels(y, num_classes):
@@ -64,11 +66,15 @@ def alie_z(n, f, quantile="paper"):
     return NormalDist().inv_cdf(p)
 
 
-def alie(honest, n, f, quantile="paper", z=None, sign=1.0):
+def alie(honest, n, f, quantile="paper", z=None, sign=1.0, own=None):
+    """Baruch et al.: mu + sign z sigma; from ``own`` instead of mu when given (CS+'s
+    sparse_little: the attacked node's parameters plus a multiple of sigma). n and f are
+    the counts of the quantile: the receiver's, or the population's (ClippedGossip)."""
     mean, std = mean_std(honest)
     if z is None:
         z = alie_z(n, f, quantile)
-    return mean + sign * z * std
+    start = mean if own is None else np.asarray(own, dtype=np.float64)
+    return start + sign * z * std
 
 
 # --------------------------------------------------------------------------- hidden vulnerability

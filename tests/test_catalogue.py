@@ -2,6 +2,7 @@
 placement, dataset and figure kind with the one line ``decentral list`` (or ``plot --help``)
 shows for it. A registry entry without its line fails here, naming the line to write."""
 
+import dataclasses
 import json
 
 import pytest
@@ -16,6 +17,20 @@ from decentral.data import DATASET_SUMMARIES
 def _first_line(obj) -> str:
     doc = (obj.__doc__ or "").strip()
     return doc.splitlines()[0] if doc else ""
+
+
+def _options(spec) -> str:
+    """An attack's variant switches as ``decentral list attacks`` shows them: every field
+    with choices (default first, TOML spelling) except the common ones of ``attacks.Attack``."""
+    common = {field.name for field in dataclasses.fields(attacks.Attack)}
+    shown = []
+    for field in dataclasses.fields(spec):
+        choices = field.metadata.get("choices")
+        if field.name in common or not choices:
+            continue
+        ordered = [field.default, *(c for c in choices if c != field.default)]
+        shown.append(f"{field.name}=" + "|".join(c if isinstance(c, str) else json.dumps(c) for c in ordered))
+    return ", ".join(shown)
 
 
 def _rule(name, spec) -> catalogue.Rule:
@@ -39,6 +54,7 @@ MIRRORS = {
     "RULES": ("decentral.aggregators.AGGREGATORS", lambda: {name: _rule(name, spec) for name, spec in sorted(agg.AGGREGATORS.items())}, False),
     "TOPOLOGIES": ("topologies.BUILDERS", lambda: {name: _first_line(builder) for name, builder in topologies.BUILDERS.items()}, True),
     "ATTACKS": ("attacks.ATTACKS", lambda: {name: _first_line(spec) for name, spec in sorted(attacks.ATTACKS.items())}, False),
+    "ATTACK_OPTIONS": ("attacks.ATTACKS", lambda: {name: _options(spec) for name, spec in sorted(attacks.ATTACKS.items()) if _options(spec)}, False),
     "PLACEMENTS": ("topologies.STRATEGY_SUMMARIES", lambda: {name: topologies.STRATEGY_SUMMARIES[name] for name in topologies.STRATEGIES}, True),
     "DATASETS": ("decentral.data.DATASET_SUMMARIES", lambda: dict(DATASET_SUMMARIES), True),
     "PLOT_KINDS": ("decentral.figures.KINDS", lambda: dict(figures.KINDS), True),

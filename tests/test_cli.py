@@ -86,6 +86,14 @@ def test_list_rules_says_what_each_rule_is(capsys):
         assert getattr(agg, name).__doc__.strip().splitlines()[0] in lines[name]
 
 
+def test_list_attacks_shows_the_variant_switches(capsys):
+    _, out, _ = run(capsys, "list", "attacks")
+    lines = {line.split()[0]: line for line in out.splitlines()[1:]}
+    assert lines["alie"].endswith("counts=inbox|global, center=honest_mean|own, scope=local|global]"), lines["alie"]
+    assert lines["dissensus"].endswith("[optimal=false|true, weighted=true|false]"), lines["dissensus"]
+    assert lines["zero"].endswith("m = 0."), lines["zero"]
+
+
 def test_list_rules_as_a_subprocess():
     env = {**os.environ, "JAX_PLATFORMS": "cpu"}
     done = subprocess.run(
