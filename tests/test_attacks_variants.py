@@ -227,3 +227,22 @@ def test_optimal_variants_match_a_fine_search(variant, name, mask_name):
     rows[written] = base + default * direction
     assert achieved >= objective(rows) - 1e-5  # never worse than the default scale
     np.testing.assert_array_equal(out[~written], x[~written])
+
+
+# =========================================================================== docs/attacks.md
+
+
+def test_the_configs_of_docs_attacks_md_resolve():
+    """Every ``[attack]`` block of docs/attacks.md builds the spec it names."""
+    import re
+    import tomllib
+    from pathlib import Path
+
+    page = (Path(__file__).resolve().parent.parent / "docs" / "attacks.md").read_text()
+    blocks = re.findall(r"```toml\n(.*?)```", page, flags=re.DOTALL)
+    assert len(blocks) >= 6
+    for block in blocks:
+        table = tomllib.loads(block)["attack"]
+        spec = attacks.resolve(table["name"], **table.get("params", {}))
+        for key, value in table.get("params", {}).items():
+            assert getattr(spec, key) == value, (block, key)
