@@ -172,9 +172,7 @@ def _feasible_start(graph, count: int, limit: int | None, feasible: Feasible) ->
     if feasible(first):
         return first
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            ids, _ = topologies.repair_placement(graph, list(first), limit)
+        ids, _ = topologies.repair_placement(graph, list(first), limit)
     except ValueError:
         ids = None
     if ids is None or not feasible(ids):
@@ -310,10 +308,12 @@ def _baseline(setup: Setup, scorer: Scorer, known: dict) -> list:
             continue
         options = {"center": params["center"]} if "center" in params and name in ("clustered", "spread") else {}
         try:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
+            with warnings.catch_warnings(record=True) as caught:  # a repair (the file's repair = true) moves nodes
+                warnings.simplefilter("always")
                 ids = tuple(topologies.place(setup.graph, setup.count, name, seed=seed, max_per_neighborhood=setup.limit,
                                              repair=bool(params.get("repair", False)), **options))
+            for warning in caught:  # said again, naming the strategy
+                warnings.warn(f"baseline {name}: {warning.message}", stacklevel=2)
             if ids not in known:
                 plans[ids] = plans.get(ids) or scorer.plan(ids)
         except ValueError as error:

@@ -132,6 +132,17 @@ def test_greedy_and_local_search_reach_the_exhaustive_maximum(searched):
             assert damage == pytest.approx(exhaustive.scored[ids], rel=1e-6)
 
 
+def test_under_a_limit_only_the_feasible_sets_are_scored(scenario_file, searched):
+    greedy, _ = searched
+    limited = ps.search(ps.prepare(scenario_file, budget=100, max_per_neighborhood=1, exhaustive=True))
+    feasible = ps.Feasible(greedy.setup.graph, 1)
+    expected = {ids for ids in itertools.combinations(range(12), 2) if feasible(ids)}
+    assert set(limited.scored) == expected and 0 < len(expected) < math.comb(12, 2)
+    assert limited.nodes in expected and "max_per_neighborhood = 1" in ps.manual_snippet(limited)
+    for _, ids, _, note in limited.strategies:  # a strategy over the limit is skipped, saying why
+        assert ids in expected or (ids is None and "max_per_neighborhood=1" in note)
+
+
 def test_a_second_batch_of_the_same_size_does_not_recompile(searched):
     greedy, _ = searched
     scorer = Scorer(greedy.setup.scenario, batch=greedy.setup.batch, first=(0, 1))
