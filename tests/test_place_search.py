@@ -206,6 +206,19 @@ def test_the_command_prints_the_table_stores_the_rows_and_reproduces(scenario_fi
     code = cli.main(["export", "--db", str(database), "--what", "searches"])
     out, _ = capsys.readouterr()
     assert code == 0 and out.splitlines()[0].startswith("search,entry,nodes,damage") and len(out.splitlines()) == 1 + len(entries)
+    # the printed [placement] table, run with decentral run, measures the found damage
+    snippet = ps.manual_snippet(greedy)
+    manual = tmp_path / "manual.toml"
+    manual.write_text(AVERAGING.replace('[placement]\nstrategy = "random"\ncount = 2\n', snippet + "\n"))
+    assert cli.main(["run", str(manual), "--db", str(tmp_path / "manual.sqlite")]) == 0, capsys.readouterr()
+    connection = results.connect(tmp_path / "manual.sqlite")
+    try:
+        (run,) = results.runs(connection)
+        summary = results.summarize(connection, run.id)
+    finally:
+        connection.close()
+    assert run.value("placement.params.ids") == list(greedy.nodes)
+    assert summary["consensus_distance"] + summary["drift"] ** 2 == pytest.approx(greedy.damage, rel=1e-5)
 
 
 @pytest.mark.parametrize(
