@@ -325,6 +325,26 @@ def _export(args) -> int:
     return 0
 
 
+def _place_search(args) -> int:
+    """``decentral place-search``: checked (``prepare``) before anything compiles."""
+    _at_least("decentral place-search", 1, budget=args.budget)
+    _at_least("decentral place-search", 1, **{k: v for k, v in (("rounds", args.rounds), ("batch", args.batch)) if v is not None})
+    from . import place_search as ps
+
+    try:
+        setup = ps.prepare(args.file, budget=args.budget, count=args.count, max_per_neighborhood=args.max_per_neighborhood,
+                           rounds=args.rounds, exhaustive=args.exhaustive, batch=args.batch)
+    except (ValueError, TypeError, OSError) as error:
+        raise UsageError(f"decentral place-search: {_one_line(error)}") from None
+    _use_compilation_cache()
+    report = ps.search(setup)
+    database = args.db or ps.default_database(args.file)
+    key = ps.save(report, database)
+    print(ps.format_report(report))
+    print(f"stored as search {key} -> {database} (decentral export --db {database} --what searches)", file=sys.stderr)
+    return 0
+
+
 def _summary_table(rows) -> str:
     """The points' final figures; a diverged point's figures read ``diverged@ROUND``."""
     columns = list(dict.fromkeys(key for _, summary in rows for key in summary if key != "diverged_round"))
@@ -457,8 +477,24 @@ def build_parser() -> argparse.ArgumentParser:
     export = commands.add_parser("export", help="write a results database's metrics (or runs) as CSV")
     export.add_argument("--db", required=True, help="results database")
     export.add_argument("--out", default="-", help="CSV file (default: standard output)")
-    export.add_argument("--what", choices=["metrics", "runs"], default="metrics")
+    export.add_argument("--what", choices=["metrics", "runs", "searches"], default="metrics",
+                        help="searches: what place-search stored")
     export.set_defaults(run=_export)
+
+    search = commands.add_parser(
+        "place-search", help="search the Byzantine set of most simulated damage (greedy + local search, or exhaustive) "
+        "and compare it with the built-in placements",
+    )
+    search.add_argument("file", help="a TOML scenario without [sweep]; its strategy must choose existing nodes")
+    search.add_argument("--budget", type=int, default=500, help="the most candidate sets scored (default 500)")
+    search.add_argument("--count", type=int, help="Byzantine nodes (default: [placement] count)")
+    search.add_argument("--max-per-neighborhood", type=int,
+                        help="most Byzantine neighbours of any honest node (default: [placement] params)")
+    search.add_argument("--rounds", type=int, help="rounds of each short simulation (default: [run] rounds)")
+    search.add_argument("--exhaustive", action="store_true", help="score every feasible set (small graphs)")
+    search.add_argument("--batch", type=int, help="candidates per compiled batch (default: n, at most 64)")
+    search.add_argument("--db", help="results database (default: results.sqlite beside FILE)")
+    search.set_defaults(run=_place_search)
 
     demo = commands.add_parser("demo", help="robust gossip averaging on a small-world graph, rule by rule")
     demo.add_argument("--rules", help="comma-separated rules, '+' for chains (e.g. mean,krum,nnm+trimmed_mean)")

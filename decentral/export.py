@@ -23,6 +23,21 @@ def _cell(value) -> str:
     return "" if value is None else str(value)
 
 
+#: What ``export_csv`` writes.
+WHAT = ("metrics", "runs", "searches")
+SEARCH_COLUMNS = ("search", "entry", "nodes", "damage", "evaluations", "note", "metric", "options")
+
+
+def _export_searches(connection, out) -> int:
+    entries = results.placement_searches(connection)
+    with _open(out) as handle:
+        writer = csv.writer(handle)
+        writer.writerow(SEARCH_COLUMNS)
+        for entry in entries:
+            writer.writerow([_cell(entry[column]) for column in SEARCH_COLUMNS])
+    return len(entries)
+
+
 @contextlib.contextmanager
 def _open(out):
     if out in (None, "-"):
@@ -33,18 +48,23 @@ def _open(out):
 
 
 def export_csv(database, out="-", *, what: str = "metrics") -> int:
-    """Write ``what`` ("metrics": every stored value; "runs": one row per run) as CSV to
+    """Write ``what`` ("metrics": every stored value; "runs": one row per run;
+    "searches": one row per entry of each ``decentral place-search``) as CSV to
     ``out`` (a path, or "-" for standard output). Each row carries the run's id and its
     sweep axes as columns. Returns the number of data rows written.
 
     A run's row gives its ``status`` (running, done, failed, or ``diverged``: finished,
     its honest parameters non-finite from ``diverged_round`` on), then one column per
     threat-model diagnostic (``decentral.engine.diagnostics``: ``over_f_nodes``,
-    ``honest_connected``, ``spectral_gap``, ...; empty for runs stored before them)."""
-    if what not in ("metrics", "runs"):
-        raise ValueError(f"export: what must be 'metrics' or 'runs'; got {what!r}.")
+    ``honest_connected``, ``spectral_gap``, ...; empty for runs stored before them).
+    A search's rows: its id, the entry (``search`` or ``strategy:NAME``), the Byzantine
+    ids, the damage, evaluations, note, what the damage measures, and the options."""
+    if what not in WHAT:
+        raise ValueError(f"export: what must be one of {', '.join(WHAT)}; got {what!r}.")
     connection = results.connect(database)
     try:
+        if what == "searches":
+            return _export_searches(connection, out)
         runs = results.runs(connection, status=None)
         axes = _axis_columns(runs)
         by_id = {run.id: run for run in runs}

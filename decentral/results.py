@@ -26,6 +26,15 @@ Tables:
 - ``diagnostics``: ``(run, key, value)``, the threat-model diagnostics of a finished run's
   network (honest nodes over their f, Byzantine counts and weights, honest connectivity,
   spectral gap: see ``decentral.engine.diagnostics``), as plain numbers.
+- ``placement_searches``: what ``decentral place-search`` found (``decentral.place_search``),
+  one row per entry of a search: ``search`` (its id: the hash of the scenario and the
+  search's options), ``entry`` (``search`` for the found set, ``strategy:NAME`` for each
+  built-in strategy of the baseline), ``nodes`` (the Byzantine ids as JSON, NULL for a
+  strategy that placed nothing), ``damage`` (NULL when not scored), ``evaluations`` (sets
+  the search scored), ``note`` (why it stopped; why a strategy was skipped), ``metric``
+  (what the damage measures), ``options`` (count, max_per_neighborhood, method, budget,
+  rounds as JSON), ``config`` (the scenario as JSON), ``created``, ``versions``. The same
+  search run again replaces its rows.
 
 Every write is one transaction: an evaluation's metrics are written together with the
 checkpoint that follows them, and a run's last metrics together with ``status = done``.
@@ -89,6 +98,20 @@ CREATE TABLE IF NOT EXISTS diagnostics (
     key TEXT NOT NULL,
     value REAL,
     PRIMARY KEY (run, key)
+);
+CREATE TABLE IF NOT EXISTS placement_searches (
+    search TEXT NOT NULL,
+    entry TEXT NOT NULL,
+    nodes TEXT,
+    damage REAL,
+    evaluations INTEGER,
+    note TEXT,
+    metric TEXT NOT NULL,
+    options TEXT NOT NULL,
+    config TEXT NOT NULL,
+    created REAL NOT NULL,
+    versions TEXT,
+    PRIMARY KEY (search, entry)
 );
 """
 
@@ -302,6 +325,21 @@ def _grid(rows) -> tuple[np.ndarray, np.ndarray]:
     return np.asarray(keys), values
 
 
+def placement_searches(connection: sqlite3.Connection) -> list[dict]:
+    """Every stored entry of ``placement_searches`` (see the module docstring), JSON
+    decoded, in the order stored (each search's found set first)."""
+    query = ("SELECT search, entry, nodes, damage, evaluations, note, metric, options, config, created "
+             "FROM placement_searches ORDER BY created, search, rowid")
+    names = ("search", "entry", "nodes", "damage", "evaluations", "note", "metric", "options", "config", "created")
+    out = []
+    for row in connection.execute(query):
+        entry = dict(zip(names, row))
+        for key in ("nodes", "options", "config"):
+            entry[key] = None if entry[key] is None else json.loads(entry[key])
+        out.append(entry)
+    return out
+
+
 def semantics_versions(connection: sqlite3.Connection) -> dict[int, int]:
     """How many runs of each semantics version the database holds (1: runs stored before
     versions were recorded)."""
@@ -399,6 +437,20 @@ def finish(connection, key, axes, rows, seconds, *, replacing: bool, diverged_ro
             "error = NULL, diverged_round = ? WHERE id = ?",
             (time.time(), seconds, json.dumps(axes, sort_keys=True), json.dumps(package_versions()), git_commit(),
              diverged_round, key),
+        )
+
+
+def save_placement_search(connection, search: str, config: dict, options: dict, metric: str, rows) -> None:
+    """One search's entries ``(entry, nodes or None, damage or None, evaluations or None,
+    note)``, replacing any stored under the same ``search`` id, in one transaction."""
+    created = time.time()
+    with transaction(connection):
+        connection.execute("DELETE FROM placement_searches WHERE search = ?", (search,))
+        connection.executemany(
+            "INSERT INTO placement_searches VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [(search, entry, None if nodes is None else json.dumps(nodes), None if damage is None else _number(damage),
+              evaluations, note, metric, json.dumps(options, sort_keys=True), json.dumps(config, sort_keys=True), created,
+              json.dumps(package_versions())) for entry, nodes, damage, evaluations, note in rows],
         )
 
 

@@ -8,7 +8,8 @@ From the bottom up (docs/architecture.md draws the same picture):
    ``decentral.network``, ``decentral.data``, ``decentral.models``, ``decentral.scenario``;
 3. the engine (``decentral.engine``) and, beside it and knowing nothing of it, the results
    store (``decentral.results``);
-4. the runner (``decentral.runner``), above both;
+4. the runner (``decentral.runner``) and the placement search (``decentral.place_score``,
+   ``decentral.place_search``), above both;
 5. the experiment workflow: studies, figures, plots, export, the CLI, the demo, the
    benchmarks and the contract suites.
 
@@ -40,6 +41,8 @@ LAYERS = {
     "decentral.engine": 3,
     "decentral.results": 3,
     "decentral.runner": 4,
+    "decentral.place_score": 4,
+    "decentral.place_search": 4,
     "decentral.study": 5,
     "decentral.figures": 5,
     "decentral.figure_text": 5,

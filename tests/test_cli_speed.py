@@ -42,6 +42,8 @@ QUICK = {
     "out-of-range": (["demo", "--nodes", "0"], 2, "error: decentral demo: --nodes must be >= 1, got 0"),
     "missing-study": (["reproduce", "no_such_study"], 2, "error: decentral reproduce: no study 'no_such_study'"),
     "missing-database": (["plot", "curves", "--db", "no-such.sqlite", "--out", "x"], 2, "error: decentral plot curves: no results database at no-such.sqlite"),
+    "place-search-help": (["place-search", "--help"], 0, "usage: decentral place-search"),
+    "place-search-budget": (["place-search", "x.toml", "--budget", "0"], 2, "error: decentral place-search: --budget must be >= 1, got 0"),
     "missing-export": (["export", "--db", "no-such.sqlite"], 2, "error: decentral export: no results database at no-such.sqlite"),
 }  # fmt: skip
 

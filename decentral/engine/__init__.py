@@ -34,13 +34,13 @@ from .diagnostics import ThreatModel, threat_model
 from .plan import SEED_PURPOSES, Plan, build, derive_seeds, graph_and_byzantine, optimizer_from
 from .program import Inputs, Knobs, Program, inputs_of, knobs_for, poisoned_data, program_of
 from .result import Result, result_of
-from .round import make_chunk
+from .round import chunk_function, make_chunk
 from .run import diverged, evaluations, simulate
 from .state import State, initial_state, initial_states
 
 __all__ = [
-    "SEED_PURPOSES", "Inputs", "Knobs", "Plan", "Program", "Result", "State", "ThreatModel", "build", "derive_seeds",
-    "diverged", "evaluations", "graph_and_byzantine", "initial_state", "initial_states", "inputs_of", "knobs_for", "make_chunk",
+    "SEED_PURPOSES", "Inputs", "Knobs", "Plan", "Program", "Result", "State", "ThreatModel", "build", "chunk_function",
+    "derive_seeds", "diverged", "evaluations", "graph_and_byzantine", "initial_state", "initial_states", "inputs_of", "knobs_for", "make_chunk",
     "optimizer_from", "poisoned_data", "program_of", "result_of", "simulate", "state_from_bytes", "state_to_bytes",
     "threat_model",
 ]

@@ -28,8 +28,23 @@ def make_chunk(plan: Plan):
     return _compile(program_of(plan))
 
 
+def chunk_function(plan: Plan):
+    """``chunk(states, knobs, inputs) -> (states, metrics)`` of ``plan``'s program as
+    :func:`make_chunk` returns it, but not jitted: for a caller that transforms it further
+    (``vmap`` over placements, :mod:`decentral.place_score`) and jits the result itself."""
+    return _functions(program_of(plan))[0]
+
+
 @functools.lru_cache(maxsize=32)
 def _compile(program: Program):
+    chunk, evaluate = _functions(program)
+    options = {"xla_backend_optimization_level": program.optimization}
+    return jax.jit(chunk, compiler_options=options), jax.jit(evaluate, compiler_options=options)
+
+
+@functools.lru_cache(maxsize=32)
+def _functions(program: Program):
+    """The program's chunk and evaluation, vmapped over replicates, not yet jitted."""
     gossip = make_gossip(program)
     local = make_local_steps(program) if program.task == "train" else None
     metrics = make_metrics(program)
@@ -74,10 +89,6 @@ def _compile(program: Program):
         state, _ = jax.lax.scan(lambda s, _: (one_round(s, knobs, inputs), None), state, None, length=program.eval_every)
         return state, metrics(state.params, state.start_center, inputs)
 
-    options = {"xla_backend_optimization_level": program.optimization}
-    chunk = jax.jit(jax.vmap(chunk_one, in_axes=(0, None, None)), compiler_options=options)
-    evaluate = jax.jit(
-        jax.vmap(lambda state, inputs: metrics(state.params, state.start_center, inputs), in_axes=(0, None)),
-        compiler_options=options,
-    )
+    chunk = jax.vmap(chunk_one, in_axes=(0, None, None))
+    evaluate = jax.vmap(lambda state, inputs: metrics(state.params, state.start_center, inputs), in_axes=(0, None))
     return chunk, evaluate
