@@ -412,7 +412,7 @@ class CNN(_Classifier):
         if len(shape) != 3:
             raise ValueError(
                 f"cnn needs image inputs of shape (height, width, channels); got input_shape={shape}. "
-                "Use an image dataset (mnist, fashion_mnist, cifar10, or digits with image=True) "
+                "Use an image dataset (mnist, fashion_mnist, cifar10, or digits or mnist5k with image=True) "
                 "or a flat model (logistic, mlp)."
             )
         height, width, c_in = shape

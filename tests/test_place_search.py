@@ -85,6 +85,24 @@ def test_greedy_adds_the_node_of_most_damage_and_local_search_swaps_to_better_se
         (0, 3), "local optimum")
 
 
+def test_a_better_built_in_set_restarts_local_search_and_the_better_optimum_wins():
+    # two basins: greedy climbs to {0, 1} (damage 3), while {4, 5} (damage 10) is only
+    # reached from a start near it, such as a built-in strategy's {4, 6}
+    table = {(0, 1): 3.0, (4, 5): 10.0, (4, 6): 4.0, (5, 6): 4.0}
+    damage = lambda ids: table.get(ids, float((0 in ids) + (1 in ids)))  # noqa: E731
+    nodes, feasible = range(8), lambda ids: True
+    evaluations = ps.Evaluations(FakeScorer(damage), budget=200)
+    found, stopped = ps.local_search(ps.greedy(nodes, 2, feasible, evaluations), nodes, feasible, evaluations)
+    assert found == (0, 1) and stopped == "local optimum"
+    baseline = [("random", (2, 3), 0.0, ""), ("clustered", (4, 6), 4.0, ""), ("fiedler", None, None, "skipped")]
+    again, why = ps._restart_from_best_strategy(found, stopped, baseline, nodes, feasible, evaluations)
+    assert again == (4, 5) and evaluations.scores[again] == 10.0
+    assert why == "local optimum (local search restarted from strategy clustered's set)"
+    # a built-in set no better than the optimum found changes nothing
+    assert ps._restart_from_best_strategy((4, 5), "local optimum", baseline, nodes, feasible, evaluations) == (
+        (4, 5), "local optimum")
+
+
 def test_local_search_stops_on_the_budget_and_never_scores_more():
     scorer = FakeScorer(_pairwise(10))
     evaluations = ps.Evaluations(scorer, budget=13)
