@@ -129,6 +129,10 @@ POOL_RESTARTS = 2
 #: Points a ``--jobs`` worker process runs before it is replaced by a fresh one: each
 #: point compiles its own programs, and a worker that had compiled ~150 of them died in
 #: LLVM ("Cannot allocate memory") with 2.7 GB resident (the rules_vs_attacks study).
+#: Workers are replaced by running the points in successive pools of ``jobs *
+#: POINTS_PER_WORKER`` points, not with ``ProcessPoolExecutor(max_tasks_per_child=...)``:
+#: that deadlocks on Python 3.11-3.13 once a worker exits at its limit with work still
+#: queued (CPython gh-115634; it hung a 402-point study after exactly 2 x 40 points).
 POINTS_PER_WORKER = 40
 
 
@@ -190,16 +194,18 @@ def _warn_of_other_semantics(path) -> None:
 
 
 def _run_in_pool(path, points, jobs, options):
-    """Yield ``((axes, scenario), outcome or exception)`` from a pool of ``jobs`` spawned processes."""
+    """Yield ``((axes, scenario), outcome or exception)`` from pools of ``jobs`` spawned
+    processes, a fresh pool for every ``jobs * POINTS_PER_WORKER`` points."""
     import multiprocessing
 
     context = multiprocessing.get_context("spawn")  # JAX is not fork-safe
-    with concurrent.futures.ProcessPoolExecutor(
-        max_workers=jobs, mp_context=context, max_tasks_per_child=POINTS_PER_WORKER
-    ) as pool:
-        futures = {pool.submit(_execute_quietly, path, scenario, axes, options): (axes, scenario) for axes, scenario in points}
-        for future in concurrent.futures.as_completed(futures):
-            try:
-                yield futures[future], future.result()
-            except Exception as error:
-                yield futures[future], error
+    per_pool = jobs * POINTS_PER_WORKER
+    for first in range(0, len(points), per_pool):
+        with concurrent.futures.ProcessPoolExecutor(max_workers=jobs, mp_context=context) as pool:
+            futures = {pool.submit(_execute_quietly, path, scenario, axes, options): (axes, scenario)
+                       for axes, scenario in points[first:first + per_pool]}
+            for future in concurrent.futures.as_completed(futures):
+                try:
+                    yield futures[future], future.result()
+                except Exception as error:
+                    yield futures[future], error

@@ -297,17 +297,22 @@ def mean_noting_pid(x, *, f=0, mask=None, weights=None, key=None):
 '''
 
 
-def test_workers_are_replaced_after_their_share_of_points(tmp_path, monkeypatch, capsys):
+def test_workers_are_replaced_after_their_share_of_points_without_deadlock(tmp_path):
+    """7 points, 2 jobs, 2 points per worker: fresh pools of 4 points. With
+    ``ProcessPoolExecutor(max_tasks_per_child=2)`` this hung after 4 points (CPython
+    gh-115634), so it runs in a subprocess with a timeout."""
     (tmp_path / "pid_rule.py").write_text(PID_RULE)
-    monkeypatch.syspath_prepend(str(tmp_path))
-    monkeypatch.setenv("PID_LOG", str(tmp_path / "pids"))
-    monkeypatch.setattr(runner, "POINTS_PER_WORKER", 1)
     scenario = tmp_path / "grid.toml"
-    scenario.write_text(AVERAGING + '[defense]\naggregator = "pid_rule:mean_noting_pid"\n[sweep]\n"run.seed" = [0, 1, 2]\n')
-    assert main(["sweep", str(scenario), "--jobs", "2"]) == 0
-    assert capsys.readouterr().err.count(": done") == 3
-    pids = (tmp_path / "pids").read_text().split()
-    assert len(set(pids) - {str(os.getpid())}) == 3  # one fresh worker per point
+    scenario.write_text(AVERAGING + '[defense]\naggregator = "pid_rule:mean_noting_pid"\n[sweep]\n"run.seed" = [0, 1, 2, 3, 4, 5, 6]\n')
+    code = ("import sys; from decentral import runner; from decentral.cli import main; "
+            f"runner.POINTS_PER_WORKER = 2; sys.exit(main(['sweep', {str(scenario)!r}, '--jobs', '2']))")
+    env = {**os.environ, "PID_LOG": str(tmp_path / "pids"),
+           "PYTHONPATH": os.pathsep.join([str(tmp_path), os.environ.get("PYTHONPATH", "")])}
+    done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert done.stderr.count(": done") == 7
+    pids = set((tmp_path / "pids").read_text().split())
+    assert len(pids) >= 2 and str(os.getpid()) not in pids  # two pools, so at least two worker processes
 
 
 def test_the_run_id_hashes_the_config_with_the_semantics_version():
