@@ -372,13 +372,17 @@ def bulyan(x, f=0, mask=None, weights=None):
     return _bulyan_all(x, f, mask)[0]
 
 
-def geometric_median(x, f=0, mask=None, weights=None, *, iterations, smoothing, start=None):
-    """Smoothed Weiszfeld iterations (Pillutla, Kakade, Harchaoui, RFA, IEEE TSP 2022)."""
+def geometric_median(x, f=0, mask=None, weights=None, *, iterations, smoothing, start=None, initial="own"):
+    """Smoothed Weiszfeld iterations (Pillutla, Kakade, Harchaoui, RFA, IEEE TSP 2022), from
+    ``start``, else from x_0 (``initial="own"``) or from 0 (``"zero"``, ClippedGossip's RFA)."""
     x, mask, weights = _prepare(x, mask, weights)
     if _too_few("geometric_median", f, mask):
         return x[0].copy()
     idx = _valid(mask)
-    z = x[0].copy() if start is None else np.array(start, dtype=np.float64)
+    if start is not None:
+        z = np.array(start, dtype=np.float64)
+    else:
+        z = np.zeros_like(x[0]) if initial == "zero" else x[0].copy()
     for _ in range(iterations):
         b = {j: weights[j] / max(smoothing, _norm(z - x[j])) for j in idx}
         z = sum(b[j] * x[j] for j in idx) / sum(b[j] for j in idx)

@@ -23,7 +23,7 @@ SIGNATURES = {
     "krum": "(x, *, f=0, mask=None, weights=None, key=None, variant='paper')",
     "multi_krum": "(x, *, f=0, mask=None, weights=None, key=None, m=None, variant='paper')",
     "bulyan": "(x, *, f=0, mask=None, weights=None, key=None)",
-    "geometric_median": "(x, *, f=0, mask=None, weights=None, key=None, iterations=8, smoothing=0.1, start=None)",
+    "geometric_median": "(x, *, f=0, mask=None, weights=None, key=None, iterations=8, smoothing=0.1, start=None, initial='own')",
     "centered_clipping": "(x, *, f=0, mask=None, weights=None, key=None, radius=1.0, iterations=1, start=None)",
     "mda": "(x, *, f=0, mask=None, weights=None, key=None)",
     "mda_greedy": "(x, *, f=0, mask=None, weights=None, key=None)",

@@ -99,6 +99,7 @@ CASES = [
     case("bulyan"),
     case("geometric_median", weighted=True, iterations=8, smoothing=0.1),
     case("geometric_median", weighted=True, iterations=3, smoothing=1.0, start="fixed"),
+    case("geometric_median", weighted=True, iterations=8, smoothing=0.1, initial="zero"),
     case("centered_clipping", weighted=True, radius=1.0),
     case("centered_clipping", weighted=True, radius=0.5, iterations=3, start="fixed"),
     case("mda"),

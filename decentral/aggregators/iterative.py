@@ -25,9 +25,11 @@ from ._spec import Rule, hyperparameter, rule_spec
 from .ops import clipped_sum, distances_and_keys, distances_to, precedes, tie_direction, weighted_mean
 
 
-def _starting_point(rule, start, x):
+def _starting_point(rule, start, x, initial="own"):
+    """The first iterate: ``start`` when given, else the zero vector (``initial="zero"``)
+    or row 0 (``"own"``); None stands for row 0 (the native kernels read it in place)."""
     if start is None:
-        return x[0]
+        return jnp.zeros(x.shape[1:], x.dtype) if initial == "zero" else None
     start = jnp.asarray(start, x.dtype)
     if start.shape != x.shape[1:]:
         raise ValueError(f"{rule}: start must have shape {x.shape[1:]} (one vector like the inbox rows), got {start.shape}.")
@@ -37,16 +39,17 @@ def _starting_point(rule, start, x):
 def _reweighted(rule, x, weights, start, parameter, kind, portable):
     """``rule.iterations`` steps of ``portable(x, weights, start, parameter, iterations)``;
     on CPU the native kernel of the same steps (``_native.reweighted``), which reads each
-    inbox from memory once (``rule.start`` None: from row 0, not a copy of it)."""
+    inbox from memory once (``start`` None: from row 0, not a copy of it)."""
+    from_own_row = start is None
 
     def native(x, weights, start, parameter):
-        start = None if rule.start is None else start
+        start = None if from_own_row else start
         return _native.reweighted(x, weights, start, parameter, iterations=rule.iterations, kind=kind)
 
     def iterate(x, weights, start, parameter):
         return portable(x, weights, start, parameter, rule.iterations)
 
-    return on_cpu_natively(native, iterate)(x, weights, start, parameter)
+    return on_cpu_natively(native, iterate)(x, weights, x[0] if from_own_row else start, parameter)
 
 
 # =========================================================================== geometric median
@@ -70,8 +73,9 @@ class GeometricMedian(Rule):
     """Smoothed Weiszfeld approximation of the weighted geometric median.
 
     z <- sum_j b_j x_j / sum_j b_j with b_j = w_j / max(smoothing, ||z - x_j||), for
-    ``iterations`` steps from ``start`` (default: row 0, the node's own vector). Rows whose
-    norm is non-finite in float32 get b_j = 0. ``f`` only validates.
+    ``iterations`` steps from ``start`` (default: row 0, the node's own vector; or 0 with
+    ``initial="zero"``). Rows whose norm is non-finite in float32 get b_j = 0. ``f`` only
+    validates.
 
     Args:
         iterations: number of Weiszfeld steps (static); 8 as in the ClippedGossip code.
@@ -79,7 +83,11 @@ class GeometricMedian(Rule):
             It is in the units of the vectors: starting from row 0, a data point, the
             first step weighs row 0 by w_0 / nu, so a nu far below the inbox's spread
             leaves the output stuck at row 0 (the classic Weiszfeld trap).
-        start: f32[d] starting point, or None for row 0.
+        start: f32[d] starting point, or None (then ``initial`` says where to start).
+        initial: where to start when ``start`` is None (static): ``"own"`` (default), row
+            0; or ``"zero"``, the zero vector, as the ClippedGossip code's ``RFA`` does (with
+            8 steps, vectors near 0 then pull the output to them: IPM's -0.1 x the honest
+            mean breaks it, see ``experiments/honest_majority_ring``).
 
     Tolerates:
         any number of non-finite rows (they get weight 0) while one finite row remains.
@@ -98,6 +106,7 @@ class GeometricMedian(Rule):
     iterations: int = hyperparameter(8, static=True, minimum=1)
     smoothing: float = hyperparameter(0.1, positive=True)
     start: object = hyperparameter(None, optional=True)
+    initial: str = hyperparameter("own", static=True, choices=("own", "zero"))
     name: ClassVar[str] = "geometric_median"
     min_count = staticmethod(two_f_plus_one)
     robustness: ClassVar[str] = "geometric_median"
@@ -105,7 +114,7 @@ class GeometricMedian(Rule):
     def apply(self, x, *, f, mask, weights, key, count):
         del f, key, count
         weights = normalized_weights(weights, mask)
-        start = _starting_point(self.name, self.start, x)
+        start = _starting_point(self.name, self.start, x, self.initial)
         return _reweighted(self, x, weights, start, self.smoothing, _native.WEISZFELD, _weiszfeld)
 
 
