@@ -369,6 +369,17 @@ def _band_line(axes, index: int, label: str, x: np.ndarray, values: np.ndarray) 
         axes.fill_between(x, values.min(axis=1), values.max(axis=1), color=style.color(index), alpha=0.2, linewidth=0)
 
 
+def _heatmap_size(rows, columns) -> tuple[float, float]:
+    """Inches for a heatmap: room for the cells and for the longest row label (left) and
+    column label (below, rotated), so long labels such as ``alie(quantile=fixed,z=10.0)``
+    leave the cells their size; capped at the text width and 9 inches high."""
+    row_text = 0.055 * max(len(str(label)) for label in rows)
+    column_text = 0.04 * max(len(str(label)) for label in columns)
+    width = 1.7 + 0.55 * len(columns) + max(0.0, row_text - 0.8)
+    height = 1.3 + 0.3 * len(rows) + max(0.0, column_text - 0.4)
+    return min(_PAGE, max(_COLUMN, width)), min(9.0, max(_HEIGHT, height))
+
+
 def _heatmap_figure(
     values, row_labels, column_labels, *, title, metric, mark_worst, higher_is_better, xlabel=None, ylabel=None,
     vmin=None, vmax=None, chance=None, notes=None,
@@ -388,7 +399,7 @@ def _heatmap_figure(
     notes = _notes(notes, values)
     marked = [] if mark_worst is None else _worst_cells(values, mark_worst, higher_is_better=higher_is_better)
     norm = _colour_range(values, vmin, vmax)
-    size = (min(_PAGE, max(_COLUMN, 1.7 + 0.55 * len(columns))), min(9.0, max(_HEIGHT, 1.3 + 0.3 * len(rows))))
+    size = _heatmap_size(rows, columns)
     with matplotlib.rc_context(STYLE):
         figure = style.figure(size)
         axes = figure.subplots()
