@@ -269,7 +269,7 @@ def _draw(args) -> list:
 
     return figures.make(
         args.kind, args.db, args.out, where=where, group=args.group, rows=args.rows,
-        columns=args.columns, x=args.x, metric=args.metric, stat=args.stat, mark=args.mark, log_x=args.log_x,
+        columns=args.columns, x=args.x, metric=args.metric, stat=args.stat, mark=args.mark, log_x=args.log_x, log_y=args.log_y,
         title=args.title, vmin=args.vmin, vmax=args.vmax, chance=_chance(args.chance),
         formats=_formats(args.format),
     )
@@ -446,6 +446,7 @@ def build_parser() -> argparse.ArgumentParser:
     plot.add_argument("--stat", default="mean", help="heatmap/versus: mean, min (worst honest node), max, q10, q50, q90, or value")
     plot.add_argument("--mark", choices=["row", "column", "none"], default="row", help="heatmap: outline the worst cell per row or column")
     plot.add_argument("--log-x", action="store_true", help="versus: a logarithmic x axis (e.g. for the number of nodes)")
+    plot.add_argument("--log-y", action="store_true", help="versus: a logarithmic y axis (e.g. for an averaging error)")
     plot.add_argument("--title", help="the title (default: what the selection fixes, e.g. 'attack=alie, "
                       "placement.count=4'; '' for none)")
     plot.add_argument("--vmin", type=float, help="heatmap: the value of the lowest colour (default 0 for an accuracy, "

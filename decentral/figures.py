@@ -104,13 +104,13 @@ def _need(runs, what: str):
 
 def make(kind: str, database, stem, *, where=None, group=None, rows=None, columns=None, x=None,
          metric: str = "test_accuracy", stat: str = "mean", mark: str = "row", log_x: bool = False, title=None,
-         vmin=None, vmax=None, chance="auto", formats=("png", "svg")) -> list[Path]:
+         vmin=None, vmax=None, chance="auto", formats=("png", "svg"), log_y: bool = False) -> list[Path]:
     """Draw one figure of ``kind`` (see :data:`KINDS`) from ``database``; returns the files written.
 
     ``stat`` (heatmap, versus): which summary over honest nodes of a per-node metric, e.g.
     "mean" or "min" (the worst honest node); "value" for a scalar metric such as
     averaged_accuracy. ``mark`` (heatmap): outline the worst cell of each "row", each
-    "column", or "none". ``log_x`` (versus): a logarithmic x axis. ``title``: None for
+    "column", or "none". ``log_x``, ``log_y`` (versus): a logarithmic x or y axis. ``title``: None for
     the default (what the selection fixes), "" for none. ``vmin``/``vmax`` (heatmap): the
     colour range, 0 and 1 for an accuracy unless given, else the data's. ``chance``
     (heatmap): the chance level marked on the colour bar: "auto" (1 / classes of the runs'
@@ -131,7 +131,7 @@ def make(kind: str, database, stem, *, where=None, group=None, rows=None, column
             shown = [path for path in (group, rows, columns, x) if path]
             title = text.default_title(everything, runs, where or {}, shown) or None
         return _DRAWERS[kind](connection, runs, stem, group=group, rows=rows, columns=columns, x=x, metric=metric,
-                              stat=stat, mark=mark, log_x=log_x, title=title or None, formats=formats,
+                              stat=stat, mark=mark, log_x=log_x, log_y=log_y, title=title or None, formats=formats,
                               where=where or {}, vmin=vmin, vmax=vmax, chance=chance)
     finally:
         connection.close()
@@ -259,7 +259,7 @@ def _y_values(connection, runs, metric: str, stat: str) -> np.ndarray:
     return _final(connection, runs, metric, stat)
 
 
-def _versus(connection, runs, stem, *, group, x, metric, stat, log_x, title, formats, where, **_):
+def _versus(connection, runs, stem, *, group, x, metric, stat, log_x, log_y, title, formats, where, **_):
     """Final honest accuracy (or --metric seconds) against --x, one line per --group value."""
     if not x:
         raise ValueError(f"a versus figure needs --x: a numeric config path or one of {', '.join(DERIVED_X)}.")
@@ -276,7 +276,7 @@ def _versus(connection, runs, stem, *, group, x, metric, stat, log_x, title, for
         series.append(plots.Series(key, np.asarray(xs), np.stack([values[:width] for values in ys]), connect=ordered))
     ylabel = "wall time (s)" if metric == "seconds" else _metric_label(metric, stat)
     return plots.versus(series, stem, xlabel=DERIVED_X.get(x, text.short(x)), ylabel=ylabel, title=title, log_x=log_x,
-                        legend_title=_legend_title(group), formats=formats)
+                        legend_title=_legend_title(group), formats=formats, log_y=log_y)
 
 
 def _communities(connection, runs, stem, *, group, metric, title, formats, where, vmin, vmax, chance, **_):

@@ -269,6 +269,7 @@ def versus(
     log_x: bool = False,
     legend_title: str | None = None,
     formats: Sequence[str] = FORMATS[:2],
+    log_y: bool = False,
 ) -> list[Path]:
     """Plot a final metric against a parameter (Byzantine fraction, spectral gap, ...).
 
@@ -283,6 +284,8 @@ def versus(
       ylabel: the y axis label.
       title: the axes title.
       log_x: a logarithmic x axis (e.g. the number of nodes); every x must be > 0.
+      log_y: a logarithmic y axis (e.g. an averaging error spanning decades); values <= 0
+        are not drawn.
       legend_title: what the series are (e.g. "aggregator"), heading the legend.
       formats: names from FORMATS.
 
@@ -297,7 +300,8 @@ def versus(
       >>> versus([Series("median", fractions, accuracy)], "figures/f", xlabel="Byzantine fraction")  # doctest: +SKIP
     """
     formats = check_formats("versus", formats)
-    figure = _versus_figure(series, xlabel=xlabel, ylabel=ylabel, title=title, log_x=log_x, legend_title=legend_title)
+    figure = _versus_figure(series, xlabel=xlabel, ylabel=ylabel, title=title, log_x=log_x, legend_title=legend_title,
+                            log_y=log_y)
     return save(figure, stem, formats)
 
 
@@ -524,7 +528,7 @@ def _category_ticks(axes, rows: list[str], columns: list[str]) -> None:
         spine.set_visible(False)
 
 
-def _versus_figure(series, *, xlabel, ylabel, title, log_x=False, legend_title=None) -> Figure:
+def _versus_figure(series, *, xlabel, ylabel, title, log_x=False, legend_title=None, log_y=False) -> Figure:
     """The versus figure; see `versus`."""
     series = check_items("versus", "series", series, Series)
     if log_x and any(np.any(item.x <= 0) for item in series):
@@ -541,6 +545,8 @@ def _versus_figure(series, *, xlabel, ylabel, title, log_x=False, legend_title=N
             axes.errorbar(x, mean, yerr=spread, label=item.label, capsize=2, elinewidth=0.8, **look)
         if log_x:
             axes.set_xscale("log")
+        if log_y:
+            axes.set_yscale("log")
         axes.set_xlabel(xlabel)
         axes.set_ylabel(ylabel)
         style.legend(figure, axes, len(series), 1, title=legend_title)

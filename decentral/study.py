@@ -16,7 +16,7 @@ A study folder holds ``study.toml``::
     columns = "placement.strategy"
     where = { "network.topology" = "watts_strogatz" }
     title = "..."
-    # also: group, x, metric, stat, mark, log_x, vmin, vmax, chance: the options of ``decentral plot``
+    # also: group, x, metric, stat, mark, log_x, log_y, vmin, vmax, chance: the options of ``decentral plot``
 
 The full study writes its database to ``<folder>/results.sqlite`` and its figures to
 ``figures/<study name>/`` of the repository; ``--quick`` uses ``<folder>/quick/`` for both,
@@ -35,7 +35,7 @@ from pathlib import Path
 from . import catalogue
 from .scenario import load_scenario
 
-FIGURE_KEYS = ("name", "kind", "where", "group", "rows", "columns", "x", "metric", "stat", "mark", "log_x", "title",
+FIGURE_KEYS = ("name", "kind", "where", "group", "rows", "columns", "x", "metric", "stat", "mark", "log_x", "log_y", "title",
                "vmin", "vmax", "chance")
 STUDY_KEYS = ("title", "scenarios", "quick", "figures")
 
@@ -142,8 +142,9 @@ def load(name_or_path, studies=DEFAULT_STUDIES) -> Study:
             raise ValueError(f"{where}: every [[figures]] entry needs a name and a kind; got {spec}.")
         if spec["kind"] not in catalogue.PLOT_KINDS:
             raise ValueError(f"{where}: figure {spec['name']!r} has unknown kind {spec['kind']!r}; available: {', '.join(catalogue.PLOT_KINDS)}.")
-        if not isinstance(spec.get("log_x", False), bool):
-            raise ValueError(f"{where}: figure {spec['name']!r}: log_x must be true or false, got {spec['log_x']!r}.")
+        for key in ("log_x", "log_y"):
+            if not isinstance(spec.get(key, False), bool):
+                raise ValueError(f"{where}: figure {spec['name']!r}: {key} must be true or false, got {spec[key]!r}.")
         for key in ("vmin", "vmax"):
             if key in spec and (isinstance(spec[key], bool) or not isinstance(spec[key], int | float)):
                 raise ValueError(f"{where}: figure {spec['name']!r}: {key} must be a number, got {spec[key]!r}.")

@@ -234,6 +234,14 @@ def test_versus_log_x_needs_positive_x():
         plots.versus([Series("f", [0.0, 0.1], _repeats(2, 1, seed=4))], "unused", xlabel="x", log_x=True)
 
 
+def test_versus_log_y_sets_a_logarithmic_y_axis():
+    errors = Series("cs_plus", [2, 5, 8], np.array([[1e-3, 2e-3], [1e-2, 3e-2], [1.0, 2.0]]))
+    (axes,) = plots._versus_figure([errors], xlabel="b", ylabel="error", title=None, log_y=True).axes
+    assert (axes.get_yscale(), axes.get_xscale()) == ("log", "linear")
+    (plain,) = plots._versus_figure([errors], xlabel="b", ylabel="error", title=None).axes
+    assert plain.get_yscale() == "linear"
+
+
 def test_curve_and_series_name_the_bad_argument_and_shapes():
     with pytest.raises(ValueError, match=r"Curve 'k': mean has shape \(3, 2\) but rounds has 4 entries"):
         Curve("k", ROUNDS, np.zeros((3, 2)))

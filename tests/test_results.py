@@ -141,7 +141,7 @@ def test_export_metrics_and_runs_as_csv(tmp_path):
     count = export_csv(path, tmp_path / "m.csv")
     lines = (tmp_path / "m.csv").read_text().splitlines()
     assert lines[0] == "run,run.seed,repeat,round,node,stat,name,value"
-    assert count == len(lines) - 1 == 5 * 2 * 2  # 5 evaluations x 2 repeats x (consensus_distance, drift)
+    assert count == len(lines) - 1 == 5 * 2 * 3  # 5 evaluations x 2 repeats x (consensus_distance, drift, error)
     assert lines[1].startswith(f"{outcome.id},0,")
     assert export_csv(path, tmp_path / "r.csv", what="runs") == 1
     assert "done" in (tmp_path / "r.csv").read_text()
@@ -233,7 +233,7 @@ def test_a_sweep_killed_with_sigkill_resumes_without_loss_or_duplicates(tmp_path
     with sqlite3.connect(database) as connection:
         counts = connection.execute("SELECT run, COUNT(*) FROM metrics GROUP BY run").fetchall()
         assert connection.execute("SELECT COUNT(*) FROM checkpoints").fetchone() == (0,)
-    assert [count for _, count in counts] == [evaluations * 2] * 3  # consensus_distance and drift, no duplicate
+    assert [count for _, count in counts] == [evaluations * 3] * 3  # consensus_distance, drift and error, no duplicate
     # the resumed point holds exactly the uninterrupted run's values
     run_id, _ = interrupted[0]
     config = json.loads(sqlite3.connect(database).execute("SELECT config FROM runs WHERE id = ?", (run_id,)).fetchone()[0])
@@ -250,7 +250,7 @@ def test_sweep_with_two_jobs_runs_every_point_once(tmp_path, capsys):
     with sqlite3.connect(tmp_path / "results.sqlite") as connection:
         rows = connection.execute("SELECT status, COUNT(*) FROM runs GROUP BY status").fetchall()
         per_run = connection.execute("SELECT COUNT(*) FROM metrics GROUP BY run").fetchall()
-    assert rows == [("done", 3)] and per_run == [(3 * 2,)] * 3  # 3 evaluations x (consensus_distance, drift)
+    assert rows == [("done", 3)] and per_run == [(3 * 3,)] * 3  # 3 evaluations x (consensus_distance, drift, error)
 
 
 CRASHING_RULE = '''

@@ -229,6 +229,23 @@ def ring_averaging(rounds, **faults):
 RING = np.array([[1, 1, 0, 1], [1, 1, 1, 0], [0, 1, 1, 1], [1, 0, 1, 1]], dtype=np.float64) / 3
 
 
+def test_averaging_error_is_the_mean_squared_distance_to_the_initial_honest_average():
+    """``error`` = mean_i ||x_i - c_0||^2 over honest nodes (Gaucher et al.'s MSE up to n/d),
+    in plain numpy from the start and the final vectors of a one-round mean on a ring."""
+    scenario = scenario_from_dict({
+        "network": {"topology": "ring", "params": {"n": 4}},
+        "run": {"task": "averaging", "rounds": 1, "eval_every": 1, "dim": 3},
+    })
+    start = np.asarray(engine.initial_state(engine.build(scenario), 0).params, dtype=np.float64)
+    result = engine.simulate(scenario)
+    final = RING @ start
+    center = start.mean(axis=0)
+    expected = [np.mean(np.sum((x - center) ** 2, axis=1)) for x in (start, final)]
+    np.testing.assert_allclose(np.asarray(result.metrics["error"])[:, 0], expected, rtol=1e-5)
+    spread = np.asarray(result.metrics["consensus_distance"])[:, 0] + np.asarray(result.metrics["drift"])[:, 0] ** 2
+    np.testing.assert_allclose(np.asarray(result.metrics["error"])[:, 0], spread, rtol=1e-5)
+
+
 def test_a_crashed_node_freezes_and_its_neighbours_stop_receiving_from_it():
     start, final = ring_averaging(1, crashed=[1], crash_round=0)
     expected = RING @ start

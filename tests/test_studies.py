@@ -214,6 +214,7 @@ def test_study_errors_name_the_key(tmp_path):
         ('scenarios = ["t.toml"]\n', "'t.toml' is not in"),
         ('scenarios = ["s.toml"]\n[[figures]]\nname = "a"\nkind = "pie"\n', "unknown kind 'pie'"),
         ('scenarios = ["s.toml"]\n[[figures]]\nname = "a"\nkind = "versus"\nlog_x = "yes"\n', "log_x must be true or false"),
+        ('scenarios = ["s.toml"]\n[[figures]]\nname = "a"\nkind = "versus"\nlog_y = 1\n', "log_y must be true or false"),
         ('scenarios = ["s.toml"]\n[quick]\nset = { "run.roundz" = 1 }\n', "roundz"),
     ]:
         (folder / "study.toml").write_text(text)

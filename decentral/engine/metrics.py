@@ -2,7 +2,10 @@
 
 Training: each honest node's test metrics and training loss, the averaged honest model's
 test metrics, the consensus distance, and (synthetic regression) the distance to the
-honest optimum. Averaging: the consensus distance and the drift of the honest mean.
+honest optimum. Averaging: the consensus distance, the drift of the honest mean and the
+error, the honest nodes' mean squared distance to the average of their initial vectors
+(consensus distance + drift**2; the MSE of Gaucher et al.'s averaging experiments, up to
+their factor n/d).
 
 Every task also measures ``diverged`` (bool, per replicate): whether any honest node's
 parameters are non-finite (inf or NaN), or any metric is (parameters still finite but so
@@ -47,8 +50,9 @@ def _measure(program: Program):
     if program.task == "averaging":
 
         def averaging_metrics(params, start_center, inputs):
-            _, center, spread = _consensus(params, inputs.honest)
-            return {"consensus_distance": spread, "drift": jnp.linalg.norm(center - start_center)}
+            mine, center, spread = _consensus(params, inputs.honest)
+            error = jnp.mean(jnp.sum((mine - start_center[None, :]) ** 2, axis=1))
+            return {"consensus_distance": spread, "drift": jnp.linalg.norm(center - start_center), "error": error}
 
         return averaging_metrics
 
