@@ -143,16 +143,30 @@ def _shown(where, *paths) -> tuple:
 
 
 def _curves(connection, runs, stem, *, group, metric, title, formats, where, **_):
-    """Learning curves of honest accuracy (mean and worst node), one line per --group value."""
+    """Learning curves of honest accuracy (mean and worst node), one line per --group value;
+    a metric with one value per replicate (``averaged_accuracy``) has no worst node."""
     curves = []
     pools = _groups(runs, group)
     text.warn_pooled(pools, _shown(where, group), "the curve")
     for key, members in pools.items():
-        rounds, mean = _pooled_series(connection, members, metric, "mean")
-        _, low = _pooled_series(connection, members, metric, "min")
+        if _per_node(connection, members[0], metric):
+            rounds, mean = _pooled_series(connection, members, metric, "mean")
+            _, low = _pooled_series(connection, members, metric, "min")
+        else:
+            (rounds, mean), low = _pooled_series(connection, members, metric, "value"), None
         curves.append(plots.Curve(_diverged_label(key, members), rounds, mean, low))
     return plots.learning_curves(curves, stem, metric=metric.removeprefix("test_").replace("_", " "), title=title,
                                  legend_title=_legend_title(group), formats=formats)
+
+
+def _per_node(connection, run, metric: str) -> bool:
+    """Whether ``run`` stores ``metric`` per honest node (summarised as mean, min, ...)
+    rather than as one value per replicate."""
+    try:
+        results.series(connection, run.id, metric, "mean")
+    except KeyError:
+        return False
+    return True
 
 
 def _legend_title(group) -> str | None:

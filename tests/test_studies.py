@@ -47,6 +47,19 @@ def test_figures_select_group_and_pool_runs(database):
         figures.select(connection, {"defense.aggregatr": "mean"})
 
 
+def test_curves_of_a_per_replicate_metric_have_no_worst_node_band(database, tmp_path, monkeypatch):
+    captured = []
+    monkeypatch.setattr(figures.plots, "learning_curves", lambda curves, stem, **options: captured.extend(curves) or [])
+    figures.make("curves", database, tmp_path / "c", group="defense.aggregator", metric="averaged_accuracy",
+                 where={"placement.count": 1})
+    connection = results.connect(database)
+    for curve, run in zip(captured, figures.select(connection, {"placement.count": 1}), strict=True):
+        rounds, values = results.series(connection, run.id, "averaged_accuracy", "value")
+        assert curve.low is None and np.array_equal(curve.rounds, rounds) and np.array_equal(curve.mean, values)
+    figures.make("curves", database, tmp_path / "c", group="defense.aggregator", where={"placement.count": 1})
+    assert all(curve.low is not None for curve in captured[2:])  # test_accuracy is per node: mean and worst node
+
+
 def test_heatmap_cells_are_the_stored_final_accuracies(database, tmp_path, monkeypatch):
     captured = {}
 
