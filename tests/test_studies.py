@@ -64,6 +64,28 @@ def test_heatmap_cells_are_the_stored_final_accuracies(database, tmp_path, monke
     assert captured["values"][1, 1] == pytest.approx(accuracy[-1].mean())
 
 
+def test_heatmap_worst_over_takes_the_worst_mean_of_a_path_in_each_cell(database, tmp_path, monkeypatch):
+    captured = _captured_heatmap(monkeypatch)
+    figures.make("heatmap", database, tmp_path / "h", rows="defense.aggregator", columns="attack", worst_over="placement")
+    connection = results.connect(database)
+
+    def final_mean(rule, count, metric="test_accuracy"):
+        (run,) = figures.select(connection, {"defense.aggregator": rule, "placement.count": count})
+        return results.series(connection, run.id, metric, "mean")[1][-1].mean()
+
+    assert captured["rows"] == ["mean", "trimmed_mean"] and captured["columns"] == ["sign_flip"]
+    assert captured["metric"] == "final honest accuracy, worst placement"
+    for i, rule in enumerate(["mean", "trimmed_mean"]):
+        assert captured["values"][i, 0] == pytest.approx(min(final_mean(rule, 1), final_mean(rule, 2)))
+    figures.make("heatmap", database, tmp_path / "h", rows="defense.aggregator", columns="attack", worst_over="placement",
+                 metric="train_loss")
+    assert captured["values"][0, 0] == pytest.approx(max(final_mean("mean", 1, "train_loss"), final_mean("mean", 2, "train_loss")))
+    with pytest.raises(ValueError, match="worst_over is a heatmap option"):
+        figures.make("curves", database, tmp_path / "c", group="defense.aggregator", worst_over="placement")
+    with pytest.raises(ValueError, match="no config key 'attack.nam'"):
+        figures.make("heatmap", database, tmp_path / "h", rows="defense.aggregator", columns="attack", worst_over="attack.nam")
+
+
 @pytest.fixture(scope="module")
 def diverging(tmp_path_factory):
     """Averaging on a ring of 8, mean and trimmed_mean x an attack sending inf from round
@@ -273,7 +295,7 @@ def _captured_heatmap(monkeypatch):
     captured = {}
 
     def capture(values, rows, columns, stem, **options):
-        captured.update(options, rows=rows, columns=columns)
+        captured.update(options, values=values, rows=rows, columns=columns)
         return []
 
     monkeypatch.setattr(figures.plots, "heatmap", capture)
@@ -328,6 +350,8 @@ def test_cli_plot_colour_range_chance_and_the_warning_line(database, tmp_path, m
     err = capsys.readouterr().err.splitlines()
     assert err[0].startswith("warning: the runs pooled in the cell 'mean x sign_flip' differ in placement.count")
     assert all(line.startswith("warning: ") for line in err) and len(err) == 2
+    assert main([*base, "--columns", "attack.name", "--worst-over", "placement"]) == 0  # the pooled path is worst_over's
+    assert capsys.readouterr().err == "" and captured["metric"] == "final honest accuracy, worst placement"
 
 
 def test_study_figure_keys_for_the_colour_range_and_chance(tmp_path):
@@ -337,8 +361,10 @@ def test_study_figure_keys_for_the_colour_range_and_chance(tmp_path):
     head = 'scenarios = ["s.toml"]\n[[figures]]\nname = "a"\nkind = "heatmap"\n'
     (folder / "study.toml").write_text(head + 'vmin = 0.1\nvmax = 0.9\nchance = "none"\n')
     assert study.load(folder).figures[0]["vmin"] == 0.1
+    (folder / "study.toml").write_text(head + 'worst_over = "attack"\n')
+    assert study.load(folder).figures[0]["worst_over"] == "attack"
     for text, message in [('vmin = "low"\n', "vmin must be a number"), ("chance = 2\n", "chance must be"),
-                          ('chance = "half"\n', "chance must be")]:
+                          ('chance = "half"\n', "chance must be"), ("worst_over = 1\n", "worst_over is a heatmap option")]:
         (folder / "study.toml").write_text(head + text)
         with pytest.raises(ValueError, match=message):
             study.load(folder)
