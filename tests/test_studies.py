@@ -13,7 +13,7 @@ from decentral.cli import main
 from decentral.scenario import load_scenario, scenario_from_dict
 
 ROOT = Path(__file__).resolve().parent.parent
-STUDIES = ("dumbbell", "honest_majority_ring", "placement", "rules_vs_attacks", "scale")
+STUDIES = ("byzfl_benchmark", "dumbbell", "honest_majority_ring", "placement", "rules_vs_attacks", "scale")
 
 
 @pytest.fixture(scope="module")
