@@ -270,7 +270,7 @@ def _draw(args) -> list:
     return figures.make(
         args.kind, args.db, args.out, where=where, group=args.group, rows=args.rows,
         columns=args.columns, x=args.x, metric=args.metric, stat=args.stat, mark=args.mark, log_x=args.log_x, log_y=args.log_y,
-        title=args.title, vmin=args.vmin, vmax=args.vmax, chance=_chance(args.chance),
+        title=args.title, vmin=args.vmin, vmax=args.vmax, chance=_chance(args.chance), worst_over=args.worst_over,
         formats=_formats(args.format),
     )
 
@@ -455,6 +455,8 @@ def build_parser() -> argparse.ArgumentParser:
                       "else the largest value)")
     plot.add_argument("--chance", default="auto", help="heatmap: the chance level marked on the colour bar: auto "
                       "(1 / classes of the runs' dataset, for an accuracy), none, or a number")
+    plot.add_argument("--worst-over", metavar="PATH", help="heatmap: each cell the worst over this config path's values "
+                      "(e.g. attack: the accuracy under the worst attack)")
     plot.add_argument("--format", default="png,svg", help="comma-separated: png, svg, pdf")
     plot.set_defaults(run=_plot)
 

@@ -104,7 +104,7 @@ def _need(runs, what: str):
 
 def make(kind: str, database, stem, *, where=None, group=None, rows=None, columns=None, x=None,
          metric: str = "test_accuracy", stat: str = "mean", mark: str = "row", log_x: bool = False, title=None,
-         vmin=None, vmax=None, chance="auto", formats=("png", "svg"), log_y: bool = False) -> list[Path]:
+         vmin=None, vmax=None, chance="auto", worst_over=None, formats=("png", "svg"), log_y: bool = False) -> list[Path]:
     """Draw one figure of ``kind`` (see :data:`KINDS`) from ``database``; returns the files written.
 
     ``stat`` (heatmap, versus): which summary over honest nodes of a per-node metric, e.g.
@@ -114,9 +114,15 @@ def make(kind: str, database, stem, *, where=None, group=None, rows=None, column
     the default (what the selection fixes), "" for none. ``vmin``/``vmax`` (heatmap): the
     colour range, 0 and 1 for an accuracy unless given, else the data's. ``chance``
     (heatmap): the chance level marked on the colour bar: "auto" (1 / classes of the runs'
-    dataset, for an accuracy), "none", or a number in (0, 1)."""
+    dataset, for an accuracy), "none", or a number in (0, 1). ``worst_over`` (heatmap): a
+    config path, e.g. "attack": each cell shows the worst, over that path's values, of the
+    mean of the cell's runs with that value (the lowest for an accuracy, the highest for
+    any other metric), as ByzFL's benchmark shows the accuracy under the worst attack."""
     if kind not in KINDS:
         raise ValueError(f"unknown figure kind {kind!r}; available: {', '.join(KINDS)}.")
+    if worst_over is not None and (kind != "heatmap" or not isinstance(worst_over, str) or not worst_over):
+        raise ValueError(f"worst_over is a heatmap option naming a config path (e.g. \"attack\"); got {worst_over!r} "
+                         f"for a {kind} figure.")
     if not Path(database).is_file():
         raise ValueError(f"no results database at {database}")
     for name, value in (("vmin", vmin), ("vmax", vmax)):
@@ -128,11 +134,11 @@ def make(kind: str, database, stem, *, where=None, group=None, rows=None, column
         runs = _need(select(connection, where), kind)
         chance = text.chance_level(runs, chance, metric)
         if title is None:
-            shown = [path for path in (group, rows, columns, x) if path]
+            shown = [path for path in (group, rows, columns, x, worst_over) if path]
             title = text.default_title(everything, runs, where or {}, shown) or None
         return _DRAWERS[kind](connection, runs, stem, group=group, rows=rows, columns=columns, x=x, metric=metric,
                               stat=stat, mark=mark, log_x=log_x, log_y=log_y, title=title or None, formats=formats,
-                              where=where or {}, vmin=vmin, vmax=vmax, chance=chance)
+                              where=where or {}, vmin=vmin, vmax=vmax, chance=chance, worst_over=worst_over)
     finally:
         connection.close()
 
@@ -186,7 +192,7 @@ def _consensus(connection, runs, stem, *, group, title, formats, where, **_):
 
 
 def _heatmap(connection, runs, stem, *, rows, columns, metric, stat, mark, title, formats, where, vmin, vmax, chance,
-             **_):
+             worst_over=None, **_):
     """Final honest accuracy, --rows x --columns, the worst cell of each row (--mark) outlined, a diverged cell marked."""
     if mark not in ("row", "column", "none"):
         raise ValueError(f"mark must be row, column or none; got {mark!r}.")
@@ -204,11 +210,22 @@ def _heatmap(connection, runs, stem, *, rows, columns, metric, stat, mark, title
             if any(run.diverged_round is not None for run in cell):
                 notes[i][j] = "diverged"
             else:
-                values[i, j] = _final(connection, cell, metric, stat).mean()
-    text.warn_pooled(cells, _shown(where, rows, columns), "the cell")
+                values[i, j] = cell_value(connection, cell, metric, stat, worst_over)
+    text.warn_pooled(cells, _shown(where, rows, columns, worst_over), "the cell")
+    label = _metric_label(metric, stat) + (f", worst {text.short(worst_over)}" if worst_over else "")
     return plots.heatmap(values, list(by_row), column_labels, stem, title=title, mark_worst=None if mark == "none" else mark,
-                         metric=_metric_label(metric, stat), xlabel=text.short(columns), ylabel=text.short(rows),
+                         metric=label, xlabel=text.short(columns), ylabel=text.short(rows),
                          **_limits(metric, vmin, vmax), chance=chance, notes=notes, formats=formats)
+
+
+def cell_value(connection, cell, metric: str, stat: str, worst_over: str | None = None) -> float:
+    """A heatmap cell: the mean final metric of its runs (repeats pooled); with
+    ``worst_over`` a config path, the worst of those means over the path's values (the
+    lowest for an accuracy, the highest for any other metric)."""
+    if worst_over is None:
+        return float(_final(connection, cell, metric, stat).mean())
+    means = [_final(connection, members, metric, stat).mean() for members in _groups(cell, worst_over).values()]
+    return float(min(means) if text.is_accuracy(metric) else max(means))
 
 
 def _limits(metric: str, vmin, vmax) -> dict:

@@ -16,7 +16,7 @@ A study folder holds ``study.toml``::
     columns = "placement.strategy"
     where = { "network.topology" = "watts_strogatz" }
     title = "..."
-    # also: group, x, metric, stat, mark, log_x, log_y, vmin, vmax, chance: the options of ``decentral plot``
+    # also: group, x, metric, stat, mark, log_x, log_y, vmin, vmax, chance, worst_over: the options of ``decentral plot``
 
 The full study writes its database to ``<folder>/results.sqlite`` and its figures to
 ``figures/<study name>/`` of the repository; ``--quick`` uses ``<folder>/quick/`` for both,
@@ -36,7 +36,7 @@ from . import catalogue
 from .scenario import load_scenario
 
 FIGURE_KEYS = ("name", "kind", "where", "group", "rows", "columns", "x", "metric", "stat", "mark", "log_x", "log_y", "title",
-               "vmin", "vmax", "chance")
+               "vmin", "vmax", "chance", "worst_over")
 STUDY_KEYS = ("title", "scenarios", "quick", "figures")
 
 
@@ -148,6 +148,9 @@ def load(name_or_path, studies=DEFAULT_STUDIES) -> Study:
         for key in ("vmin", "vmax"):
             if key in spec and (isinstance(spec[key], bool) or not isinstance(spec[key], int | float)):
                 raise ValueError(f"{where}: figure {spec['name']!r}: {key} must be a number, got {spec[key]!r}.")
+        if "worst_over" in spec and (spec["kind"] != "heatmap" or not isinstance(spec["worst_over"], str)):
+            raise ValueError(f"{where}: figure {spec['name']!r}: worst_over is a heatmap option naming a config path "
+                             f"(e.g. \"attack\"), got {spec['worst_over']!r} for a {spec['kind']} figure.")
         chance = spec.get("chance", "auto")
         if chance not in ("auto", "none") and (isinstance(chance, bool) or not isinstance(chance, int | float) or not 0 < chance < 1):
             raise ValueError(f"{where}: figure {spec['name']!r}: chance must be \"auto\", \"none\" or a number in (0, 1), "

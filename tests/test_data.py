@@ -468,7 +468,7 @@ def test_registry_lists_every_source():
     assert sorted(data.DATASETS) == [
         "cifar10", "digits", "fashion_mnist", "mnist", "mnist5k", "synthetic_classification", "synthetic_regression",
     ]
-    assert sorted(data.PARTITIONS) == ["community", "dirichlet", "iid", "labels", "shards"]
+    assert sorted(data.PARTITIONS) == ["community", "dirichlet", "gamma_similarity", "iid", "labels", "shards"]
     spec = data.make_dataset("digits", image=True)
     assert data.make_dataset(spec) is spec and spec == data.Digits(image=True)
     assert data.make_partition({"name": "dirichlet", "alpha": 2}) == data.Dirichlet(alpha=2.0)

@@ -13,7 +13,7 @@ from decentral.cli import main
 from decentral.scenario import load_scenario, scenario_from_dict
 
 ROOT = Path(__file__).resolve().parent.parent
-STUDIES = ("cs_plus_gossip", "dumbbell", "honest_majority_ring", "placement", "rules_vs_attacks", "scale")
+STUDIES = ("byzfl_benchmark", "cs_plus_gossip", "dumbbell", "honest_majority_ring", "placement", "rules_vs_attacks", "scale")
 
 
 @pytest.fixture(scope="module")
@@ -75,6 +75,28 @@ def test_heatmap_cells_are_the_stored_final_accuracies(database, tmp_path, monke
     (run,) = figures.select(connection, {"defense.aggregator": "trimmed_mean", "placement.count": 2})
     _, accuracy = results.series(connection, run.id, "test_accuracy", "mean")
     assert captured["values"][1, 1] == pytest.approx(accuracy[-1].mean())
+
+
+def test_heatmap_worst_over_takes_the_worst_mean_of_a_path_in_each_cell(database, tmp_path, monkeypatch):
+    captured = _captured_heatmap(monkeypatch)
+    figures.make("heatmap", database, tmp_path / "h", rows="defense.aggregator", columns="attack", worst_over="placement")
+    connection = results.connect(database)
+
+    def final_mean(rule, count, metric="test_accuracy"):
+        (run,) = figures.select(connection, {"defense.aggregator": rule, "placement.count": count})
+        return results.series(connection, run.id, metric, "mean")[1][-1].mean()
+
+    assert captured["rows"] == ["mean", "trimmed_mean"] and captured["columns"] == ["sign_flip"]
+    assert captured["metric"] == "final honest accuracy, worst placement"
+    for i, rule in enumerate(["mean", "trimmed_mean"]):
+        assert captured["values"][i, 0] == pytest.approx(min(final_mean(rule, 1), final_mean(rule, 2)))
+    figures.make("heatmap", database, tmp_path / "h", rows="defense.aggregator", columns="attack", worst_over="placement",
+                 metric="train_loss")
+    assert captured["values"][0, 0] == pytest.approx(max(final_mean("mean", 1, "train_loss"), final_mean("mean", 2, "train_loss")))
+    with pytest.raises(ValueError, match="worst_over is a heatmap option"):
+        figures.make("curves", database, tmp_path / "c", group="defense.aggregator", worst_over="placement")
+    with pytest.raises(ValueError, match="no config key 'attack.nam'"):
+        figures.make("heatmap", database, tmp_path / "h", rows="defense.aggregator", columns="attack", worst_over="attack.nam")
 
 
 @pytest.fixture(scope="module")
@@ -253,15 +275,15 @@ def test_reproduce_quick_runs_a_study_and_draws_its_figures(tmp_path, capsys):
     assert main(["reproduce", str(folder), "--quick", "--format", "png"]) == 0
     printed = capsys.readouterr().out.split()
     names = {Path(path).name for path in printed}
-    assert names == {"curves.png", "per_clique.png", "graph_trimmed_mean.png"}
+    assert names == {"curves.png", "per_clique.png", "graph_trimmed_mean.png", "paper_per_clique.png", "paper_curves.png"}
     assert all(Path(path).parent == folder / "quick" / "figures" for path in printed)
     with sqlite3.connect(folder / "quick" / "results.sqlite") as connection:
-        assert connection.execute("SELECT COUNT(*), MIN(status) FROM runs").fetchone() == (4, "done")
+        assert connection.execute("SELECT COUNT(*), MIN(status) FROM runs").fetchone() == (8, "done")
     # a second reproduce skips every point and redraws
     assert main(["reproduce", str(folder), "--quick", "--format", "png"]) == 0
-    assert capsys.readouterr().err.count("skipped") == 4
+    assert capsys.readouterr().err.count("skipped") == 8
     assert not (ROOT / "figures" / "dumbbell" / "quick").exists()
-    np.testing.assert_equal(len(printed), 3)
+    np.testing.assert_equal(len(printed), 5)
 
 
 def test_reproduce_set_changes_every_point_into_a_variant_folder(tmp_path, capsys):
@@ -278,7 +300,7 @@ def test_reproduce_set_changes_every_point_into_a_variant_folder(tmp_path, capsy
     assert variant.parent == folder / "quick" and variant.name.startswith("variant-")
     with sqlite3.connect(variant / "results.sqlite") as connection:
         configs = [c for (c,) in connection.execute("SELECT config FROM runs")]
-    assert len(configs) == 4 and all('"eval_every": 10' in c for c in configs)
+    assert len(configs) == 8 and all('"eval_every": 10' in c for c in configs)
     assert main(["reproduce", str(folder), "--quick", "--set", "run.roundz=3"]) == 2
     assert "roundz" in capsys.readouterr().err
 
@@ -287,7 +309,7 @@ def _captured_heatmap(monkeypatch):
     captured = {}
 
     def capture(values, rows, columns, stem, **options):
-        captured.update(options, rows=rows, columns=columns)
+        captured.update(options, values=values, rows=rows, columns=columns)
         return []
 
     monkeypatch.setattr(figures.plots, "heatmap", capture)
@@ -342,6 +364,8 @@ def test_cli_plot_colour_range_chance_and_the_warning_line(database, tmp_path, m
     err = capsys.readouterr().err.splitlines()
     assert err[0].startswith("warning: the runs pooled in the cell 'mean x sign_flip' differ in placement.count")
     assert all(line.startswith("warning: ") for line in err) and len(err) == 2
+    assert main([*base, "--columns", "attack.name", "--worst-over", "placement"]) == 0  # the pooled path is worst_over's
+    assert capsys.readouterr().err == "" and captured["metric"] == "final honest accuracy, worst placement"
 
 
 def test_study_figure_keys_for_the_colour_range_and_chance(tmp_path):
@@ -351,8 +375,10 @@ def test_study_figure_keys_for_the_colour_range_and_chance(tmp_path):
     head = 'scenarios = ["s.toml"]\n[[figures]]\nname = "a"\nkind = "heatmap"\n'
     (folder / "study.toml").write_text(head + 'vmin = 0.1\nvmax = 0.9\nchance = "none"\n')
     assert study.load(folder).figures[0]["vmin"] == 0.1
+    (folder / "study.toml").write_text(head + 'worst_over = "attack"\n')
+    assert study.load(folder).figures[0]["worst_over"] == "attack"
     for text, message in [('vmin = "low"\n', "vmin must be a number"), ("chance = 2\n", "chance must be"),
-                          ('chance = "half"\n', "chance must be")]:
+                          ('chance = "half"\n', "chance must be"), ("worst_over = 1\n", "worst_over is a heatmap option")]:
         (folder / "study.toml").write_text(head + text)
         with pytest.raises(ValueError, match=message):
             study.load(folder)

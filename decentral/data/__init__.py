@@ -26,6 +26,7 @@ Registries: :data:`DATASETS` with :func:`make_dataset` / :func:`load_dataset`, a
 Modules: ``containers`` (NodeData, Dataset, FederatedData), ``batching`` (sample_batch),
 ``formats`` (IDX and CIFAR-10 parsers), ``loaders`` (the file-backed datasets, the
 digits and mnist5k), ``synthetic`` (the generated tasks), ``partitions`` (splits, their specs, padding),
+``gamma_similarity`` (ByzFL's gamma-similarity split),
 ``datasets`` (the dataset specs and their registry), ``layout`` (the honest data laid out
 over every node), ``checks`` (shared argument checks).
 """
@@ -57,10 +58,12 @@ from .loaders import (
     load_mnist,
     load_mnist5k,
 )
+from .gamma_similarity import partition_gamma_similarity
 from .partitions import (
     PARTITIONS,
     Community,
     Dirichlet,
+    GammaSimilarity,
     Iid,
     Labels,
     Partition,
@@ -88,6 +91,7 @@ __all__ = [
     "Dirichlet",
     "FashionMNIST",
     "FederatedData",
+    "GammaSimilarity",
     "Iid",
     "Labels",
     "MNIST",
@@ -113,6 +117,7 @@ __all__ = [
     "pad_nodes",
     "partition_community",
     "partition_dirichlet",
+    "partition_gamma_similarity",
     "partition_iid",
     "partition_labels",
     "partition_shards",

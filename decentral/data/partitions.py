@@ -1,7 +1,8 @@
 """Partitions of a labelled training set over the nodes, their specs and registry, and padding.
 
 ``iid``, ``dirichlet`` (label skew), ``shards`` (k labels per node), ``community`` (each
-graph community its own labels), ``labels`` (an explicit label list per node): functions returning one index array per node, frozen
+graph community its own labels), ``labels`` (an explicit label list per node),
+``gamma_similarity`` (ByzFL's, in :mod:`.gamma_similarity`): functions returning one index array per node, frozen
 specs in :data:`PARTITIONS` built by :func:`make_partition`, then :func:`pad_nodes` gathers
 the parts into a :class:`NodeData`.
 """
@@ -20,6 +21,7 @@ from attacks._registry import build_from_registry
 
 from .checks import node_count, positive
 from .containers import NodeData
+from .gamma_similarity import partition_gamma_similarity, similarity_gamma
 
 
 def _rng(seed) -> np.random.Generator:
@@ -467,9 +469,27 @@ class Labels(Partition):
         return partition_labels(labels, self.per_node, seed=seed)
 
 
+@dataclasses.dataclass(frozen=True)
+class GammaSimilarity(Partition):
+    """:func:`~decentral.data.gamma_similarity.partition_gamma_similarity`, ByzFL's
+    ``gamma_similarity_niid``: a fraction ``gamma`` iid, the rest sorted by label (1: iid;
+    ``communities`` is not used)."""
+
+    name: ClassVar[str] = "gamma_similarity"
+    gamma: float = 0.5
+
+    def __post_init__(self):
+        object.__setattr__(self, "gamma", similarity_gamma("gamma_similarity", self.gamma))
+
+    def split(self, labels, num_nodes, *, seed=0, communities=None):
+        del communities
+        return partition_gamma_similarity(labels, num_nodes, self.gamma, seed=seed)
+
+
 #: Every partition spec, by config name.
 PARTITIONS: dict[str, type[Partition]] = {
     "iid": Iid, "dirichlet": Dirichlet, "shards": Shards, "community": Community, "labels": Labels,
+    "gamma_similarity": GammaSimilarity,
 }
 
 
@@ -477,9 +497,11 @@ def make_partition(config="iid", **params) -> Partition:
     """Build a partition spec from a name, a table or a built spec.
 
     Args:
-        config: a key of :data:`PARTITIONS` ("iid", "dirichlet", "shards", "community", "labels"), a
+        config: a key of :data:`PARTITIONS` ("iid", "dirichlet", "shards", "community", "labels",
+            "gamma_similarity"), a
             table ``{"name": "dirichlet", "alpha": 0.1}``, or a :class:`Partition`.
-        **params: the spec's fields (``alpha``, ``balanced``, ``labels_per_node``, ``labels``, ``per_node``).
+        **params: the spec's fields (``alpha``, ``balanced``, ``labels_per_node``, ``labels``, ``per_node``,
+            ``gamma``).
 
     Returns:
         Partition (frozen).
