@@ -343,6 +343,9 @@ def _graph(connection, runs, stem, *, metric, title, formats, **_):
     if len(runs) != 1:
         raise ValueError(f"a graph figure shows one run; {len(runs)} match: narrow the selection with --where.")
     (run,) = runs
+    if run.diverged_round is not None:
+        raise ValueError(f"the graph figure colours nodes by their final {metric}, and run {run.id} diverged at "
+                         f"round {run.diverged_round} (its models are non-finite): select another run with --where.")
     graph, byzantine = _graph_of(run)
     nodes, values = results.per_node(connection, run.id, metric)
     accuracy = np.full(graph.number_of_nodes(), np.nan)

@@ -135,6 +135,12 @@ def test_a_diverged_heatmap_cell_reads_diverged_not_a_number(diverging, tmp_path
     assert np.isnan(captured["values"][0, 0]) and np.isfinite(captured["values"][[0, 1, 1], [1, 0, 1]]).all()
 
 
+def test_a_graph_figure_of_a_diverged_run_says_it_diverged(diverging, tmp_path):
+    where = {"defense.aggregator": "mean", "attack.params.start_round": 3}
+    with pytest.raises(ValueError, match=r"diverged at round 4 .* select another run with --where"):
+        figures.make("graph", diverging, tmp_path / "g", metric="consensus_distance", where=where)
+
+
 @pytest.mark.filterwarnings("ignore:the runs pooled")  # a diverged and a sound run pooled on purpose
 def test_a_curve_with_a_diverged_run_says_so_and_stops_where_it_diverged(diverging, tmp_path, monkeypatch):
     assert figures.make("consensus", diverging, tmp_path / "drawn", group="defense.aggregator", formats=("svg",))
