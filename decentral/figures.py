@@ -149,8 +149,8 @@ def _shown(where, *paths) -> tuple:
 
 
 def _curves(connection, runs, stem, *, group, metric, title, formats, where, **_):
-    """Learning curves of honest accuracy (mean and worst node), one line per --group value;
-    a metric with one value per replicate (``averaged_accuracy``) has no worst node."""
+    """Learning curves of honest accuracy (mean and worst node), one line per --group value."""
+    # a metric stored once per replicate (averaged_accuracy) has no worst node: no band
     curves = []
     pools = _groups(runs, group)
     text.warn_pooled(pools, _shown(where, group), "the curve")

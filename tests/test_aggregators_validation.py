@@ -176,7 +176,7 @@ def test_unknown_rule_without_a_close_match_still_lists_the_names():
         ("krum", {"varaint": "paper"}, "krum: unknown hyperparameter 'varaint'. Did you mean 'variant'? Valid: variant."),
         ({"name": "centered_clipping", "raduis": 1.0}, {}, "centered_clipping: unknown hyperparameter 'raduis'. Did you mean 'radius'?"),
         ("median", {"radius": 1.0}, "median: unknown hyperparameter 'radius'. Valid: none."),
-        ("geometric_median", {"nu": 0.1}, "Valid: iterations, smoothing, start."),
+        ("geometric_median", {"nu": 0.1}, "Valid: initial, iterations, smoothing, start."),
     ],
 )
 def test_unknown_hyperparameter_names_the_valid_ones(config, kwargs, message):
