@@ -373,14 +373,15 @@ def _band_line(axes, index: int, label: str, x: np.ndarray, values: np.ndarray) 
         axes.fill_between(x, values.min(axis=1), values.max(axis=1), color=style.color(index), alpha=0.2, linewidth=0)
 
 
-def _heatmap_size(rows, columns) -> tuple[float, float]:
+def _heatmap_size(rows, columns, metric: str = "") -> tuple[float, float]:
     """Inches for a heatmap: room for the cells and for the longest row label (left) and
     column label (below, rotated), so long labels such as ``alie(quantile=fixed,z=10.0)``
-    leave the cells their size; capped at the text width and 9 inches high."""
+    leave the cells their size, and for the colour bar's label along its side (so it never
+    reaches the title); capped at the text width and 9 inches high."""
     row_text = 0.055 * max(len(str(label)) for label in rows)
     column_text = 0.04 * max(len(str(label)) for label in columns)
     width = 1.7 + 0.55 * len(columns) + max(0.0, row_text - 0.8)
-    height = 1.3 + 0.3 * len(rows) + max(0.0, column_text - 0.4)
+    height = max(1.3 + 0.3 * len(rows), 1.4 + 0.075 * len(metric)) + max(0.0, column_text - 0.4)
     return min(_PAGE, max(_COLUMN, width)), min(9.0, max(_HEIGHT, height))
 
 
@@ -403,7 +404,7 @@ def _heatmap_figure(
     notes = _notes(notes, values)
     marked = [] if mark_worst is None else _worst_cells(values, mark_worst, higher_is_better=higher_is_better)
     norm = _colour_range(values, vmin, vmax)
-    size = _heatmap_size(rows, columns)
+    size = _heatmap_size(rows, columns, metric or "")
     with matplotlib.rc_context(STYLE):
         figure = style.figure(size)
         axes = figure.subplots()
@@ -504,9 +505,10 @@ def _annotate_cells(axes, values: np.ndarray, cmap, norm, notes: np.ndarray) -> 
             axes.add_patch(
                 Rectangle((column - 0.5, row - 0.5), 1, 1, fill=False, hatch="////", edgecolor="#b0b0b0", linewidth=0)
             )
-            note = notes[row, column]
-            axes.text(column, row, "n/a" if note is None else note, ha="center", va="center", fontsize=size,
-                      color="#555555", gid=None if note is None else "note")
+            note = "n/a" if notes[row, column] is None else notes[row, column]
+            small = size * 0.75 if len(note) > 4 else size  # "diverged" fits a cell's width
+            axes.text(column, row, note, ha="center", va="center", fontsize=small,
+                      color="#555555", gid=None if notes[row, column] is None else "note")
             continue
         red, green, blue, _ = cmap(norm(value))
         light = 0.299 * red + 0.587 * green + 0.114 * blue > 0.5

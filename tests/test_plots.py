@@ -195,6 +195,23 @@ def test_heatmap_writes_a_note_in_a_cell_without_value_and_never_a_number():
         plots.heatmap(values, ["mean", "krum"], ["a", "b"], "unused", notes=[[None, None]])
 
 
+def test_heatmap_keeps_a_long_colour_bar_label_and_long_notes_inside_their_space():
+    values = np.array([[0.9, np.nan, 0.4, 0.5]] * 4)
+    notes = [[None, "diverged", None, None]] * 4
+    figure, _ = plots._heatmap_figure(
+        values, list("abcd"), ["1", "2", "3", "4"], title="Trimmed mean (clip + NNM): accuracy under the worst attack",
+        metric="final honest accuracy, worst attack", mark_worst="row", higher_is_better=True, notes=notes,
+    )  # fmt: skip
+    figure.canvas.draw()
+    renderer = figure.canvas.get_renderer()
+    axes, colorbar = figure.axes
+    label = colorbar.yaxis.label.get_window_extent(renderer)
+    assert label.y1 < figure._suptitle.get_window_extent(renderer).y0  # the bar's label ends below the title
+    cell_width = axes.transData.transform((1, 0))[0] - axes.transData.transform((0, 0))[0]
+    (note,) = {text for text in axes.texts if text.get_text() == "diverged" and text.get_position()[1] == 0}
+    assert note.get_window_extent(renderer).width < cell_width  # "diverged" fits its cell
+
+
 def test_heatmap_validates_shapes_and_marking():
     with pytest.raises(ValueError, match=r"heatmap: values has shape \(2, 3\).*2 row_labels and 2 column_labels"):
         plots.heatmap(np.zeros((2, 3)), ["a", "b"], ["x", "y"], "unused")
