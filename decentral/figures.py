@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import functools
 import json
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -30,13 +31,17 @@ DERIVED_X = {
 }
 
 
-def select(connection, where: dict | None = None) -> list[results.StoredRun]:
-    """Finished runs whose config matches every ``where`` entry (a value or its label)."""
-    chosen = []
-    for run in results.runs(connection):
-        if all(_matches(run, path, value) for path, value in (where or {}).items()):
-            chosen.append(run)
-    return chosen
+def select(connection, where: dict | None = None, ids: Sequence[str] | None = None) -> list[results.StoredRun]:
+    """Finished runs whose config matches every ``where`` entry (a value or its label).
+
+    ``ids``: only the runs with these ids, in this order (a study's points in sweep order,
+    so a figure neither depends on which of parallel runs started first nor shows runs
+    that are no longer the study's); None: every finished run, in the order they started."""
+    stored = results.runs(connection)
+    if ids is not None:
+        position = {key: index for index, key in enumerate(ids)}
+        stored = sorted((run for run in stored if run.id in position), key=lambda run: position[run.id])
+    return [run for run in stored if all(_matches(run, path, value) for path, value in (where or {}).items())]
 
 
 def _matches(run: results.StoredRun, path: str, wanted) -> bool:
@@ -104,8 +109,11 @@ def _need(runs, what: str):
 
 def make(kind: str, database, stem, *, where=None, group=None, rows=None, columns=None, x=None,
          metric: str = "test_accuracy", stat: str = "mean", mark: str = "row", log_x: bool = False, title=None,
-         vmin=None, vmax=None, chance="auto", worst_over=None, formats=("png", "svg"), log_y: bool = False) -> list[Path]:
+         vmin=None, vmax=None, chance="auto", worst_over=None, formats=("png", "svg"), log_y: bool = False,
+         ids: Sequence[str] | None = None) -> list[Path]:
     """Draw one figure of ``kind`` (see :data:`KINDS`) from ``database``; returns the files written.
+
+    ``ids``: draw only these runs, in this order (see :func:`select`); None: every finished run.
 
     ``stat`` (heatmap, versus): which summary over honest nodes of a per-node metric, e.g.
     "mean" or "min" (the worst honest node); "value" for a scalar metric such as
@@ -130,8 +138,8 @@ def make(kind: str, database, stem, *, where=None, group=None, rows=None, column
             raise ValueError(f"{name} must be a number; got {value!r}.")
     connection = results.connect(database)
     try:
-        everything = results.runs(connection)
-        runs = _need(select(connection, where), kind)
+        everything = select(connection, None, ids)
+        runs = _need(select(connection, where, ids), kind)
         chance = text.chance_level(runs, chance, metric)
         if title is None:
             shown = [path for path in (group, rows, columns, x, worst_over) if path]

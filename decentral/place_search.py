@@ -192,10 +192,17 @@ class Evaluations:
         self.scorer, self.budget = scorer, budget
         self.scores: dict[tuple, float] = {}
         self.rejected: dict[tuple, str] = {}
+        self.given: set[tuple] = set()
 
     @property
     def spent(self) -> int:
-        return len(self.scores)
+        return len(self.scores) - len(self.given)
+
+    def give(self, ids: tuple, damage: float) -> None:
+        """Know a set scored outside the search (a built-in strategy's), spending no budget."""
+        if ids not in self.scores:
+            self.scores[ids] = damage
+            self.given.add(ids)
 
     def evaluate(self, sets) -> tuple[dict, bool]:
         """``({set: damage}, complete)`` for ``sets`` (sorted tuples): those already known
@@ -307,13 +314,16 @@ def _restart_from_best_strategy(found, stopped, baseline, nodes, feasible, evalu
     """Local search again from the most damaging built-in strategy's set, when that set
     beats the greedy start's local optimum (greedy can stop at a poorer local optimum:
     on digits a ``clustered`` set was the true maximum that greedy + local search missed);
-    the better of the two optima, and why the search stopped."""
+    the better of the two optima, and why the search stopped. With no budget left the
+    strategy's set itself is that optimum: a search never reports less damage than a
+    built-in strategy it scored."""
     scored = [row for row in baseline if row[2] is not None]
     if not scored:
         return found, stopped
     name, ids, damage, _ = max(scored, key=lambda row: row[2])
     if damage <= evaluations.scores[found] or not feasible(ids):
         return found, stopped
+    evaluations.give(ids, damage)  # so the result is never worse than it, budget left or not
     again, why = local_search(ids, nodes, feasible, evaluations)
     if again in evaluations.scores and evaluations.scores[again] > evaluations.scores[found]:
         return again, f"{why} (local search restarted from strategy {name}'s set)"

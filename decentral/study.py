@@ -8,6 +8,7 @@ A study folder holds ``study.toml``::
     [quick]                              # what --quick changes (at most ~3 minutes on 2 cores)
     set = { "run.rounds" = 20 }          # scenario keys set on every point
     sweep = { "placement.strategy" = ["random", "max_degree"] }   # axes replaced
+    scenarios = ["small_world.toml"]     # optional: only these of the files (default: all)
 
     [[figures]]
     name = "heatmap"                     # file stem under the output folder
@@ -51,12 +52,14 @@ class Study:
     quick_set: dict
     quick_sweep: dict
     figures: tuple[dict, ...]
+    quick_scenarios: tuple[Path, ...] = ()  # empty: every scenario file
 
     def points(self, *, quick: bool = False, changes: dict | None = None) -> list[tuple[dict, object]]:
         """Every sweep point of every scenario file, with the quick changes when asked and
         ``changes`` (``{"data.dataset": "mnist", ...}``, as ``--set``) on every point."""
         out = []
-        for path in self.scenarios:
+        files = (self.quick_scenarios or self.scenarios) if quick else self.scenarios
+        for path in files:
             scenario = load_scenario(path)
             if quick:
                 sweep = {**scenario.sweep, **{axis: values for axis, values in self.quick_sweep.items() if axis in scenario.sweep}}
@@ -134,7 +137,12 @@ def load(name_or_path, studies=DEFAULT_STUDIES) -> Study:
         if not path.is_file():
             raise ValueError(f"{where}: scenario file {path.name!r} is not in {folder}.")
     quick = table.get("quick", {})
-    _known(where, "[quick] ", quick, ("set", "sweep"))
+    _known(where, "[quick] ", quick, ("set", "sweep", "scenarios"))
+    quick_scenarios = tuple(folder / name for name in quick.get("scenarios", ()))
+    for path in quick_scenarios:
+        if path not in scenarios:
+            raise ValueError(f"{where}: [quick] scenarios lists {path.name!r}, which is not in 'scenarios' "
+                             f"({', '.join(p.name for p in scenarios)}); --quick runs a subset of the study's files.")
     specs = tuple(table.get("figures", ()))
     for spec in specs:
         _known(where, "[[figures]] ", spec, FIGURE_KEYS)
@@ -156,7 +164,7 @@ def load(name_or_path, studies=DEFAULT_STUDIES) -> Study:
             raise ValueError(f"{where}: figure {spec['name']!r}: chance must be \"auto\", \"none\" or a number in (0, 1), "
                              f"got {chance!r}.")
     study = Study(folder.name, folder, table.get("title", folder.name), scenarios, quick.get("set", {}),
-                  quick.get("sweep", {}), specs)
+                  quick.get("sweep", {}), specs, quick_scenarios)
     study.points(quick=True)  # the quick changes name real keys
     return study
 
@@ -171,17 +179,21 @@ def draw(study: Study, *, quick: bool = False, changes: dict | None = None, out:
          formats=("png", "svg")) -> tuple[list[Path], list[str]]:
     """Every figure of the study from its database: ``(files written, figures skipped)``.
 
+    Only the study's own points are drawn, in the order of its sweep (a database may hold
+    runs of points since removed from the study, and parallel runs finish in any order).
     With ``quick``, a figure whose selection the quick sweep does not cover is skipped
     (named in the second list); in a full study it is an error."""
     from . import figures
+    from . import results as store
 
     out = Path(out) if out is not None else study.output(quick=quick, changes=changes)
     database = study.database(quick=quick, changes=changes)
+    ids = [store.run_id(store.config_of(scenario)) for _, scenario in study.points(quick=quick, changes=changes)]
     written, skipped = [], []
     for spec in study.figures:
         options = {key: spec[key] for key in FIGURE_KEYS[2:] if key in spec}
         try:
-            written += figures.make(spec["kind"], database, out / spec["name"], formats=formats, **options)
+            written += figures.make(spec["kind"], database, out / spec["name"], formats=formats, ids=ids, **options)
         except figures.NoRuns:
             if not quick:
                 raise

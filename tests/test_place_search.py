@@ -103,6 +103,19 @@ def test_a_better_built_in_set_restarts_local_search_and_the_better_optimum_wins
         (4, 5), "local optimum")
 
 
+def test_with_the_budget_spent_a_better_built_in_set_is_still_the_result():
+    table = {(0, 1): 3.0, (4, 6): 4.0}
+    damage = lambda ids: table.get(ids, float((0 in ids) + (1 in ids)))  # noqa: E731
+    nodes, feasible = range(8), lambda ids: True
+    evaluations = ps.Evaluations(FakeScorer(damage), budget=15)  # greedy's 8 + 7 sets, nothing left
+    found, stopped = ps.local_search(ps.greedy(nodes, 2, feasible, evaluations), nodes, feasible, evaluations)
+    assert found == (0, 1) and stopped == "budget" and evaluations.spent == 15
+    baseline = [("clustered", (4, 6), 4.0, "")]
+    again, why = ps._restart_from_best_strategy(found, stopped, baseline, nodes, feasible, evaluations)
+    assert again == (4, 6) and evaluations.scores[again] == 4.0 and evaluations.spent == 15  # no budget spent on it
+    assert why == "budget (local search restarted from strategy clustered's set)"
+
+
 def test_local_search_stops_on_the_budget_and_never_scores_more():
     scorer = FakeScorer(_pairwise(10))
     evaluations = ps.Evaluations(scorer, budget=13)

@@ -77,6 +77,18 @@ def test_heatmap_cells_are_the_stored_final_accuracies(database, tmp_path, monke
     assert captured["values"][1, 1] == pytest.approx(accuracy[-1].mean())
 
 
+def test_ids_keep_only_those_runs_in_their_order_whatever_order_they_started(database, tmp_path, monkeypatch):
+    connection = results.connect(database)
+    started = figures.select(connection)
+    wanted = [run.id for run in reversed(started) if run.value("placement.count") == 1]  # the reverse of start order
+    assert [run.id for run in figures.select(connection, ids=wanted)] == wanted
+    assert [run.id for run in figures.select(connection, {"defense.aggregator": "mean"}, ids=wanted)] == [
+        run.id for run in reversed(started) if run.value("placement.count") == 1 and run.value("defense.aggregator") == "mean"]
+    captured = _captured_heatmap(monkeypatch)
+    figures.make("heatmap", database, tmp_path / "h", rows="placement.count", columns="defense.aggregator", ids=wanted)
+    assert captured["rows"] == ["1"] and captured["columns"] == ["trimmed_mean", "mean"]  # the runs with count 2 are not drawn
+
+
 def test_heatmap_worst_over_takes_the_worst_mean_of_a_path_in_each_cell(database, tmp_path, monkeypatch):
     captured = _captured_heatmap(monkeypatch)
     figures.make("heatmap", database, tmp_path / "h", rows="defense.aggregator", columns="attack", worst_over="placement")
@@ -275,7 +287,7 @@ def test_studies_are_found_by_name_in_the_folder_given_never_beside_the_package(
         study.find("dumbbell")
 
 
-def test_reproduce_quick_runs_a_study_and_draws_its_figures(tmp_path, capsys):
+def test_reproduce_quick_runs_a_study_and_draws_its_figures(tmp_path, capsys, monkeypatch):
     folder = tmp_path / "dumbbell"
     shutil.copytree(ROOT / "experiments" / "dumbbell", folder, ignore=shutil.ignore_patterns("quick", "*.sqlite*"))
     assert main(["reproduce", str(folder), "--quick", "--format", "png"]) == 0
@@ -290,6 +302,15 @@ def test_reproduce_quick_runs_a_study_and_draws_its_figures(tmp_path, capsys):
     assert capsys.readouterr().err.count("skipped") == 8
     assert not (ROOT / "figures" / "dumbbell" / "quick").exists()
     np.testing.assert_equal(len(printed), 5)
+    # every figure draws the study's own points, in sweep order, not every run in the database
+    drawn = []
+    monkeypatch.setattr(figures, "make", lambda kind, database, stem, **options: drawn.append(options["ids"]) or [])
+    loaded = study.load(folder)
+    study.draw(loaded, quick=True)
+    with sqlite3.connect(folder / "quick" / "results.sqlite") as connection:
+        stored = {key for (key,) in connection.execute("SELECT id FROM runs")}
+    assert len(drawn) == 5 and all(ids == drawn[0] for ids in drawn) and set(drawn[0]) == stored
+    assert [results.run_id(results.config_of(scenario)) for _, scenario in loaded.points(quick=True)] == drawn[0]
 
 
 def test_reproduce_set_changes_every_point_into_a_variant_folder(tmp_path, capsys):
@@ -388,3 +409,18 @@ def test_study_figure_keys_for_the_colour_range_and_chance(tmp_path):
         (folder / "study.toml").write_text(head + text)
         with pytest.raises(ValueError, match=message):
             study.load(folder)
+
+
+def test_quick_scenarios_run_a_subset_of_the_files_and_must_be_the_studys(tmp_path):
+    folder = tmp_path / "mine"
+    folder.mkdir()
+    for name, rounds in (("a.toml", 2), ("b.toml", 4)):
+        (folder / name).write_text(f'[run]\ntask = "averaging"\nrounds = {rounds}\neval_every = 2\n'
+                                   '[sweep]\n"defense.aggregator" = ["mean", "median"]\n')
+    (folder / "study.toml").write_text('scenarios = ["a.toml", "b.toml"]\n[quick]\nscenarios = ["b.toml"]\n')
+    loaded = study.load(folder)
+    assert [scenario.run.rounds for _, scenario in loaded.points()] == [2, 2, 4, 4]
+    assert [scenario.run.rounds for _, scenario in loaded.points(quick=True)] == [4, 4]
+    (folder / "study.toml").write_text('scenarios = ["a.toml"]\n[quick]\nscenarios = ["b.toml"]\n')
+    with pytest.raises(ValueError, match=r"\[quick\] scenarios lists 'b.toml', which is not in 'scenarios' \(a.toml\)"):
+        study.load(folder)
