@@ -41,7 +41,12 @@ def select(connection, where: dict | None = None, ids: Sequence[str] | None = No
     if ids is not None:
         position = {key: index for index, key in enumerate(ids)}
         stored = sorted((run for run in stored if run.id in position), key=lambda run: position[run.id])
-    return [run for run in stored if all(_matches(run, path, value) for path, value in (where or {}).items())]
+    return _matching(stored, where)
+
+
+def _matching(runs, where: dict | None) -> list[results.StoredRun]:
+    """The runs whose config matches every ``where`` entry, in their order."""
+    return [run for run in runs if all(_matches(run, path, value) for path, value in (where or {}).items())]
 
 
 def _matches(run: results.StoredRun, path: str, wanted) -> bool:
@@ -139,7 +144,7 @@ def make(kind: str, database, stem, *, where=None, group=None, rows=None, column
     connection = results.connect(database)
     try:
         everything = select(connection, None, ids)
-        runs = _need(select(connection, where, ids), kind)
+        runs = _need(_matching(everything, where), kind)
         chance = text.chance_level(runs, chance, metric)
         if title is None:
             shown = [path for path in (group, rows, columns, x, worst_over) if path]
@@ -158,29 +163,18 @@ def _shown(where, *paths) -> tuple:
 
 def _curves(connection, runs, stem, *, group, metric, title, formats, where, **_):
     """Learning curves of honest accuracy (mean and worst node), one line per --group value."""
-    # a metric stored once per replicate (averaged_accuracy) has no worst node: no band
     curves = []
     pools = _groups(runs, group)
     text.warn_pooled(pools, _shown(where, group), "the curve")
     for key, members in pools.items():
-        if _per_node(connection, members[0], metric):
+        try:
             rounds, mean = _pooled_series(connection, members, metric, "mean")
             _, low = _pooled_series(connection, members, metric, "min")
-        else:
+        except KeyError:  # a metric stored once per replicate (averaged_accuracy) has no worst node: no band
             (rounds, mean), low = _pooled_series(connection, members, metric, "value"), None
         curves.append(plots.Curve(_diverged_label(key, members), rounds, mean, low))
     return plots.learning_curves(curves, stem, metric=metric.removeprefix("test_").replace("_", " "), title=title,
                                  legend_title=_legend_title(group), formats=formats)
-
-
-def _per_node(connection, run, metric: str) -> bool:
-    """Whether ``run`` stores ``metric`` per honest node (summarised as mean, min, ...)
-    rather than as one value per replicate."""
-    try:
-        results.series(connection, run.id, metric, "mean")
-    except KeyError:
-        return False
-    return True
 
 
 def _legend_title(group) -> str | None:

@@ -505,10 +505,11 @@ def _annotate_cells(axes, values: np.ndarray, cmap, norm, notes: np.ndarray) -> 
             axes.add_patch(
                 Rectangle((column - 0.5, row - 0.5), 1, 1, fill=False, hatch="////", edgecolor="#b0b0b0", linewidth=0)
             )
-            note = "n/a" if notes[row, column] is None else notes[row, column]
-            small = size * 0.75 if len(note) > 4 else size  # "diverged" fits a cell's width
-            axes.text(column, row, note, ha="center", va="center", fontsize=small,
-                      color="#555555", gid=None if notes[row, column] is None else "note")
+            note = notes[row, column]
+            shown = "n/a" if note is None else note
+            small = size * 0.75 if len(shown) > 4 else size  # "diverged" fits a cell's width
+            axes.text(column, row, shown, ha="center", va="center", fontsize=small,
+                      color="#555555", gid=None if note is None else "note")
             continue
         red, green, blue, _ = cmap(norm(value))
         light = 0.299 * red + 0.587 * green + 0.114 * blue > 0.5
