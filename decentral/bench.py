@@ -12,11 +12,28 @@ import jax.numpy as jnp
 import numpy as np
 
 from . import aggregators as agg
-from .aggregators import _native
+from .aggregators import _native, ops
 from .testing import largest_f
 
 #: Hyperparameters used for the rules in the benchmark (defaults otherwise).
 BENCH_HYPERPARAMETERS = {"clip": {"radius": 1.0}, "centered_clipping": {"radius": 1.0}}
+
+
+def _centered_gram(x, mask):
+    return ops.centered_gram(ops.inbox_geometry(x, mask).distances, mask.astype(x.dtype))
+
+
+def _covariance_spectrum(x, mask):
+    weights = mask.astype(x.dtype)
+    return ops.covariance_spectrum(ops.centered_gram(ops.inbox_geometry(x, mask).distances, weights), weights)
+
+
+#: Primitives of ``decentral.aggregators.ops`` timed like rules (``--rules ops.centered_gram``):
+#: one node's inbox and mask -> what the primitive gives (a [K, K] matrix, not a [d] vector).
+PRIMITIVES = {
+    "ops.centered_gram": _centered_gram,
+    "ops.covariance_spectrum": _covariance_spectrum,
+}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -57,6 +74,16 @@ def _aggregate_all(spec, block):
     return jax.jit(run, donate_argnums=3, keep_unused=True)
 
 
+def _primitive_all(primitive, block):
+    """Apply ``primitive`` to every node's inbox (all rows valid), ``block`` nodes at a time."""
+
+    def run(inboxes):
+        mask = jnp.ones(inboxes.shape[1], bool)
+        return jax.lax.map(lambda inbox: primitive(inbox, mask), inboxes, batch_size=block)
+
+    return jax.jit(run)
+
+
 def _peak_megabytes(compiled) -> float:
     stats = compiled.memory_analysis()
     if stats is None:
@@ -93,9 +120,11 @@ def bench_aggregators(
     """Time each rule on ``nodes`` pre-gathered inboxes ``f32[nodes, inbox, dim]``.
 
     Returns one :class:`RuleTiming` per rule, ``mean`` first; ratios are to ``mean``
-    measured in the same run. The floor for a round is reading the inboxes once.
+    measured in the same run. The floor for a round is reading the inboxes once. Names
+    of :data:`PRIMITIVES` (``"ops.centered_gram"``) time that primitive instead; by
+    default every registered rule and every primitive runs.
     """
-    names = list(rules or agg.AGGREGATORS)  # names, or lists for chains
+    names = list(rules or [*agg.AGGREGATORS, *PRIMITIVES])  # names, or lists for chains
     names = ["mean"] + [name for name in names if name != "mean"]
     block = block or nodes
     rng = np.random.default_rng(seed)
@@ -108,6 +137,11 @@ def bench_aggregators(
     mean_seconds = None
     for config in names:
         name = "+".join(config) if isinstance(config, list) else config
+        if name in PRIMITIVES:
+            compiled = _primitive_all(PRIMITIVES[name], block).lower(inboxes).compile()
+            seconds = _time(compiled, inboxes, repeats=repeats)
+            timings.append(_timing(name, seconds, mean_seconds, floor_seconds, read_gigabytes, compiled, "per node: [K, K]"))
+            continue
         spec = agg.resolve(config, **BENCH_HYPERPARAMETERS.get(name, {}))
         if name == "mda" and inbox > agg.MDA_EXACT_MAX_INBOX:
             nan = float("nan")
@@ -119,18 +153,20 @@ def bench_aggregators(
         compiled = fn.lower(inboxes, rule_f, keys, output_shape).compile()
         seconds = _time_rounds(compiled, inboxes, rule_f, keys, output_shape, repeats=repeats)
         mean_seconds = mean_seconds or seconds
-        timings.append(
-            RuleTiming(
-                rule=name,
-                milliseconds=seconds * 1e3,
-                ratio_to_mean=seconds / mean_seconds,
-                ratio_to_floor=seconds / floor_seconds,
-                gigabytes_per_second=read_gigabytes / seconds,
-                peak_megabytes=_peak_megabytes(compiled),
-                note=f"f={rule_f}" if rule_f != f else "",
-            )
-        )
+        timings.append(_timing(name, seconds, mean_seconds, floor_seconds, read_gigabytes, compiled, f"f={rule_f}" if rule_f != f else ""))
     return timings
+
+
+def _timing(name, seconds, mean_seconds, floor_seconds, read_gigabytes, compiled, note) -> RuleTiming:
+    return RuleTiming(
+        rule=name,
+        milliseconds=seconds * 1e3,
+        ratio_to_mean=seconds / mean_seconds,
+        ratio_to_floor=seconds / floor_seconds,
+        gigabytes_per_second=read_gigabytes / seconds,
+        peak_megabytes=_peak_megabytes(compiled),
+        note=note,
+    )
 
 
 def _fmt(value: float, digits: int) -> str:

@@ -29,11 +29,14 @@ RULES = {
     "arc": Rule(None, "Adaptive robust clipping (pre-aggregator): clip the k = floor(2 f (count-f) / count)"),
     "bucketing": Rule(None, "Bucketing (pre-aggregator): row 0 kept; the other valid rows are shuffled with ``key``"),
     "bulyan": Rule("coordinatewise", "Bulyan: theta = count - 2f rows chosen by repeated Krum, then a coordinate-wise"),
+    "caf": Rule("none", "CAF, the covariance-bound-agnostic filter: soft filtering until 2f rows' weight is"),
     "centered_clipping": Rule("bounded", "Centered clipping: v <- v + sum_j w_j clip(x_j - v, radius), from ``start`` (default row 0)."),
     "cge": Rule("bounded", "Comparative gradient elimination: the mean of the count-f smallest-norm rows."),
     "clip": Rule(None, "Static clipping (pre-aggregator): every row scaled to norm <= radius."),
     "clipped_gossip": Rule("bounded", "Self-centered clipping (ClippedGossip): x_0 + sum_j w_j clip(x_j - x_0, tau)."),
     "cs_plus": Rule("bounded", "CS+ robust gossip: x_0 - step_size * sum_j w_j clip(x_0 - x_j, tau)."),
+    "dnc": Rule("none", "Divide-and-conquer: drop the rows that project most on the top eigenvector of the"),
+    "filter": Rule("none", "Iterative filtering along the top eigenvector of the inbox's covariance."),
     "geometric_median": Rule("geometric_median", "Smoothed Weiszfeld approximation of the weighted geometric median."),
     "ios": Rule("bounded", "Iterative outlier scissor, weighted."),
     "krum": Rule("selection", "Krum: the row with the smallest sum of squared distances to its nearest neighbours."),
@@ -46,8 +49,13 @@ RULES = {
     "nna": Rule("bounded", "Nearest-neighbour averaging: the mean of the count-f rows closest to row 0 (itself included)."),
     "nnm": Rule(None, "Nearest-neighbour mixing (pre-aggregator): each valid row becomes the mean of its"),
     "phocas": Rule("coordinatewise", "Phocas: per coordinate, average the count-f values closest to the f-trimmed mean."),
+    "que": Rule("none", "Quantum-entropy scoring filter: as ``filter``, but the row removed is the one with"),
+    "soft_filter": Rule("none", "Soft filtering: down-weight every row by its squared projection on the top eigenvector."),
     "trimmed_mean": Rule("coordinatewise", "Coordinate-wise trimmed mean: drop the f largest and f smallest values, average the rest."),
 }
+
+#: The ``decentral.aggregators.ops`` primitives `decentral bench aggregators` times (``bench.PRIMITIVES``).
+BENCH_PRIMITIVES = ("ops.centered_gram", "ops.covariance_spectrum")
 
 #: Graph builder -> the first line of its docstring, in the order of ``topologies.BUILDERS``.
 TOPOLOGIES = {

@@ -365,7 +365,11 @@ def _bench(args) -> int:
         raise UsageError(f"decentral bench: unknown benchmark {args.what!r}; available: aggregators")
     rules = _rule_names(args.rules) if args.rules is not None else None
     if rules:
-        _check_rules(rules, preaggregators_alone=True)
+        primitives = [name for name in rules if isinstance(name, str) and name.startswith("ops.")]
+        for name in primitives:
+            if name not in catalogue.BENCH_PRIMITIVES:
+                raise UsageError(f"decentral bench: unknown primitive {name!r}; available: {', '.join(catalogue.BENCH_PRIMITIVES)}.")
+        _check_rules([name for name in rules if name not in primitives], preaggregators_alone=True)
     _at_least("decentral bench", 1, nodes=args.nodes, inbox=args.inbox, dim=args.dim, repeats=args.repeats)
     _at_least("decentral bench", 0, f=args.f, block=args.block)
     block = args.block or args.nodes
@@ -514,7 +518,7 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--nodes", type=int, default=1000)
     bench.add_argument("--inbox", type=int, default=11, help="rows per inbox (K)")
     bench.add_argument("--dim", type=int, default=10_000)
-    bench.add_argument("--rules", help="comma-separated rules (default: all)")
+    bench.add_argument("--rules", help="comma-separated rules or ops primitives, e.g. mean,filter,ops.centered_gram (default: all)")
     bench.add_argument("--f", type=int, default=2)
     bench.add_argument("--block", type=int, default=0, help="nodes per block (default: all at once)")
     bench.add_argument("--repeats", type=int, default=3)

@@ -45,6 +45,11 @@ REQUIREMENT = {
     "ios": lambda f: f + 1,
     "clipped_gossip": lambda f: f + 1,  # adaptive radius; a fixed radius needs 1
     "cs_plus": lambda f: f + 1,
+    "filter": lambda f: 2 * f + 1,
+    "soft_filter": lambda f: 2 * f + 1,
+    "caf": lambda f: 2 * f + 1,
+    "que": lambda f: 2 * f + 1,
+    "dnc": lambda f: 2 * f + 1,
     "nnm": lambda f: 2 * f + 1,
     "arc": lambda f: 2 * f + 1,
     "clip": lambda f: 1,

@@ -76,3 +76,9 @@ def test_table_mirrors_its_registry(table):
         problems.append(f"{table} must list its lines in the order of {registry}: {', '.join(map(repr, expected))}")
     assert not problems, "decentral/catalogue.py is out of date:\n" + "\n".join(problems)
 
+
+
+def test_bench_primitives_mirror_the_benchmark():
+    from decentral import bench
+
+    assert catalogue.BENCH_PRIMITIVES == tuple(bench.PRIMITIVES), "decentral/catalogue.py BENCH_PRIMITIVES must list bench.PRIMITIVES in order"

@@ -133,12 +133,21 @@ def test_bench_aggregators_at_a_tiny_size(capsys):
     assert float(rows["median"]["ms / round"]) >= 0
 
 
+def test_bench_times_an_ops_primitive_beside_the_rules(capsys):
+    code, out, err = run(capsys, *BENCH[:-3], "mean,ops.centered_gram,filter", "--repeats", "1")
+    assert (code, err) == (0, "")
+    rows = {row["rule"]: row for row in _table(out)}
+    assert rows["ops.centered_gram"]["note"] == "per node: [K, K]"
+    assert float(rows["ops.centered_gram"]["x mean"]) > 0 and float(rows["filter"]["x mean"]) > 0
+
+
 # --------------------------------------------------------------------------- errors
 
 
 ERRORS = {
     "unknown-rule-demo": (["demo", "--rules", "mean,trimed_mean"], "error: Unknown aggregation rule 'trimed_mean'. Did you mean 'trimmed_mean'?"),
     "unknown-rule-bench": (["bench", "aggregators", "--rules", "krun"], "error: Unknown aggregation rule 'krun'. Did you mean 'krum'?"),
+    "unknown-primitive-bench": (["bench", "aggregators", "--rules", "mean,ops.gram"], "error: decentral bench: unknown primitive 'ops.gram'; available: ops.centered_gram"),
     "bad-chain": (["demo", "--rules", "median+trimmed_mean"], "error: chain: 'median' is a rule, not a pre-aggregator"),
     "unknown-benchmark": (["bench", "nonsense"], "error: decentral bench: argument what: invalid choice: 'nonsense'"),
     "unknown-list": (["list", "nonsense"], "error: decentral list: argument what: invalid choice: 'nonsense'"),

@@ -23,7 +23,7 @@ below that count returns the node's own vector ``x[0]`` (pre-aggregators return 
 inputs). Ties are broken by value (see ``tie_key``), never by row index.
 
 The rules by family: ``coordinatewise``, ``selection``, ``iterative``, ``gossip``,
-``preaggregators``; each spec carries its documentation and defaults, and its public
+``spectral``, ``preaggregators``; each spec carries its documentation and defaults, and its public
 function here is derived from it.
 """
 
@@ -60,3 +60,8 @@ from .selection import mda as mda
 from .selection import mda_greedy as mda_greedy
 from .selection import multi_krum as multi_krum
 from .selection import nna as nna
+from .spectral import caf as caf
+from .spectral import dnc as dnc
+from .spectral import filter_ as filter
+from .spectral import que as que
+from .spectral import soft_filter as soft_filter

@@ -10,7 +10,10 @@ for one node and ``vmap``ped over nodes by the engine; pure and jittable.
   ``row_norms``, ``finite_rows``;
 - the geometry of the inbox (pairwise squared distances): ``inbox_geometry``;
 - ranks: ``precedes``, ``ranks``, ``smallest_k_sum``, ``nearest_sets``;
+- coordinate-wise rank statistics: ``sorted_valid``, ``window_mean``, ``coordinate_median``;
 - means of rows: ``combine_rows``, ``weighted_mean``, ``selection_mean``, ``mix_rows``;
+- the covariance of the rows in K-space: ``usable_rows``, ``centered_gram``,
+  ``top_eigenpairs``, ``covariance_spectrum``;
 - clipping: ``clip_factors``, ``clipped_sum``.
 
 Paths: a primitive marked *native* runs a C++ kernel on CPU where the kernels are built
@@ -35,13 +38,16 @@ import numpy as np
 
 from . import _native
 from ._dispatch import on_cpu_natively, per_node
-from ._rows import UNROLL_MAX, sort_rows, sum_rows, window_sum
+from ._rows import UNROLL_MAX, coordinate_median, sort_rows, sorted_valid, sum_rows, window_mean, window_sum
 
 __all__ = [
     "InboxGeometry",
     "clip_factors",
+    "centered_gram",
     "clipped_sum",
     "combine_rows",
+    "coordinate_median",
+    "covariance_spectrum",
     "distances_and_keys",
     "distances_to",
     "finite_rows",
@@ -54,9 +60,13 @@ __all__ = [
     "row_norms",
     "selection_mean",
     "smallest_k_sum",
+    "sorted_valid",
     "tie_direction",
     "tie_key",
+    "top_eigenpairs",
+    "usable_rows",
     "weighted_mean",
+    "window_mean",
 ]
 
 #: Inboxes of up to this many rows get their distances pair by pair (``_geometry_sums``);
@@ -197,9 +207,9 @@ def _distance_pairs(size: int) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _native_geometry_sums(x):
-    """``_geometry_sums`` by the native kernel (one custom call for all nodes)."""
-    sums, projections = _native.pair_sums(x, tie_direction(x.shape[1]))
-    return sums, _finite_or_zero(projections), jnp.isfinite(projections)
+    """``_geometry_sums``'s sums and raw projections by the native kernel (one custom
+    call for all nodes)."""
+    return _native.pair_sums(x, tie_direction(x.shape[1]))
 
 
 @per_node
@@ -212,16 +222,17 @@ def _portable_geometry_sums(x):
         return jnp.concatenate([jnp.square(chunk[first] - chunk[second]), chunk * direction[t][None, :]])
 
     sums = _sum_over_coordinates(x, terms)
-    projections = sums[len(first) :]
-    return sums[: len(first)], _finite_or_zero(projections), jnp.isfinite(projections)
+    return sums[: len(first)], sums[len(first) :]
 
 
 def _geometry_sums(x):
     """``(sq_sums, keys, finite)`` from one read of the inbox: ``sum_d (x_i - x_j)^2`` for
     the ``_distance_pairs``, ``tie_key(x)``, and which rows have a finite tie-key projection
     (no inf or NaN entry, nor entries so large that the projection overflows). Differences
-    of rows, not a Gram matrix, so close vectors do not cancel in float32."""
-    return on_cpu_natively(_native_geometry_sums, _portable_geometry_sums)(x)
+    of rows, not a Gram matrix, so close vectors do not cancel in float32. The two paths
+    give floats only, so that derivatives (the portable code's) pass through them."""
+    sums, projections = on_cpu_natively(_native_geometry_sums, _portable_geometry_sums)(x)
+    return sums, _finite_or_zero(projections), jnp.isfinite(projections)
 
 
 @per_node
@@ -373,6 +384,73 @@ def mix_rows(x, coefficients, finite):
 def _small_gemm(a, b):
     """``a @ b``, one node at a time."""
     return a @ b
+
+
+# --------------------------------------------------------------------------- covariance in K-space
+
+
+def usable_rows(geometry: InboxGeometry, mask):
+    """``usable[k]``, bool[K]: row k is valid, finite and at a finite squared distance
+    from row 0 (``inbox_geometry``): the rows a covariance can be computed from."""
+    return mask & jnp.isfinite(geometry.distances[0])
+
+
+def centered_gram(distances, weights):
+    """``G[i, j] = (x_i - mu) . (x_j - mu)``, f32[K, K], ``mu = sum_k w_k x_k / sum_k w_k``,
+    from the squared distances ``D = inbox_geometry(x, mask).distances`` and weights
+    ``w >= 0`` (zero for rows outside the mean).
+
+    ``G = -(D - a 1^T - 1 a^T + b) / 2`` with ``a = D w / sum w`` and ``b = w^T a / sum w``
+    (classical double centring): the covariance of the rows costs the distance pass and
+    no second read of the inbox, whatever the weights (a filter re-centres it at every
+    step for K^2 operations). Distances, not a Gram product of the raw rows, so close
+    rows do not cancel in float32. Rows at a non-finite distance from a weighted row get
+    zero rows and columns. Portable.
+    """
+    weighted = weights > 0
+    finite = jnp.isfinite(distances)
+    unusable = jnp.any(~finite & weighted[None, :], axis=1)
+    distances = jnp.where(finite, distances, 0.0)
+    share = jnp.where(weighted, weights, 0.0) / jnp.maximum(jnp.sum(jnp.where(weighted, weights, 0.0)), 1e-30)
+    to_mean = distances @ share
+    spread = share @ to_mean
+    gram = -0.5 * (distances - to_mean[:, None] - to_mean[None, :] + spread)
+    return jnp.where(unusable[:, None] | unusable[None, :], 0.0, gram)
+
+
+def top_eigenpairs(matrix, k: int = 1):
+    """The ``k`` largest eigenvalues of a small symmetric ``matrix: [K, K]``, f32[k] in
+    decreasing order, and their unit eigenvectors as columns, f32[K, k].
+
+    An exact eigendecomposition (``jnp.linalg.eigh``, batched LAPACK on CPU), never a
+    power step: batched over 1,000 nodes at K = 11 it measured 6 ms, against 27 ms for
+    ``mean`` over d = 10,000 (README, Performance). ``k`` is a Python int. Portable.
+    """
+    values, vectors = jnp.linalg.eigh(matrix)
+    return values[::-1][:k], vectors[:, ::-1][:, :k]
+
+
+def covariance_spectrum(gram, weights, k: int = 1):
+    """The top ``k`` eigenvalues of the weighted covariance of the rows,
+    ``Sigma = sum_i w_i (x_i - mu)(x_i - mu)^T / sum_i w_i`` (d x d, never formed), f32[k],
+    and the projections ``P[i, m] = (x_i - mu) . v_m`` of every row on their unit
+    eigenvectors ``v_m``, f32[K, k]; ``gram = centered_gram(distances, weights)``.
+
+    In K-space: the non-zero eigenvalues of Sigma are those of
+    ``M = S G S / sum w`` (``S = diag(sqrt(w))``), and for ``M u = lambda u`` the unit
+    eigenvector ``v`` of Sigma gives ``(x_i - mu) . v = (G S u)_i / sqrt(lambda sum w)``.
+    Exact for any d; an eigenvalue within float32 rounding of 0 (``K eps lambda_1``:
+    fewer than k + 1 distinct weighted rows) is 0 and gets zero projections, not
+    rounding noise divided by its square root. Portable.
+    """
+    total = jnp.maximum(jnp.sum(weights), 1e-30)
+    scale = jnp.sqrt(jnp.maximum(weights, 0.0))
+    values, vectors = top_eigenpairs(scale[:, None] * gram * scale[None, :] / total, k)
+    noise = jnp.finfo(values.dtype).eps * gram.shape[0] * values[0]
+    values = jnp.where(values > noise, values, 0.0)
+    lengths = jnp.sqrt(values * total)
+    projections = (gram @ (scale[:, None] * vectors)) / jnp.where(lengths > 0, lengths, 1.0)[None, :]
+    return values, jnp.where((lengths > 0)[None, :], projections, 0.0)
 
 
 # --------------------------------------------------------------------------- clipping
