@@ -143,11 +143,8 @@ def bench_aggregators(
             timings.append(_timing(name, seconds, mean_seconds, floor_seconds, read_gigabytes, compiled, "per node: [K, K]"))
             continue
         spec = agg.resolve(config, **BENCH_HYPERPARAMETERS.get(name, {}))
-        if name == "mda" and inbox > agg.MDA_EXACT_MAX_INBOX:
-            nan = float("nan")
-            timings.append(RuleTiming(name, nan, nan, nan, nan, nan, f"exact search needs K <= {agg.MDA_EXACT_MAX_INBOX}"))
-            continue
         rule_f = min(f, largest_f(spec, inbox))
+        spec = spec.with_largest_f(rule_f)
         fn = _aggregate_all(spec, block)
         output_shape = jax.ShapeDtypeStruct((nodes, dim), inboxes.dtype)
         compiled = fn.lower(inboxes, rule_f, keys, output_shape).compile()

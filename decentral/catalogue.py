@@ -50,6 +50,7 @@ RULES = {
     "nnm": Rule(None, "Nearest-neighbour mixing (pre-aggregator): each valid row becomes the mean of its"),
     "phocas": Rule("coordinatewise", "Phocas: per coordinate, average the count-f values closest to the f-trimmed mean."),
     "que": Rule("none", "Quantum-entropy scoring filter: as ``filter``, but the row removed is the one with"),
+    "smea": Rule("none", "SMEA, smallest maximum eigenvalue averaging: the mean of the count-f rows whose"),
     "soft_filter": Rule("none", "Soft filtering: down-weight every row by its squared projection on the top eigenvector."),
     "trimmed_mean": Rule("coordinatewise", "Coordinate-wise trimmed mean: drop the f largest and f smallest values, average the rest."),
 }

@@ -1,4 +1,4 @@
-"""Plain-numpy reference implementations of the robust-statistics rules of docs/robust_statistics.md.
+"""Plain-numpy reference implementations of the robust-statistics rules (and smea) of docs/robust_statistics.md.
 
 ``filter`` (hard filter), ``soft_filter``, ``caf``, ``que`` and ``dnc``, written from the
 definitions in docs/robust_statistics.md (binding where they depart from the papers; the test
@@ -28,6 +28,7 @@ behind v_1, the budget comparisons, DnC's cut) and the final weights, so that a 
 tell "the JAX rule disagrees" from "the decision was within float32 noise of a tie".
 """
 
+import itertools
 import math
 
 import numpy as np
@@ -49,6 +50,7 @@ __all__ = [
     "que",
     "que_scores",
     "dnc",
+    "smea",
 ]
 
 FLOAT32_MAX = float(np.finfo(np.float32).max)  # 3.4028235e38
@@ -59,6 +61,7 @@ MIN_COUNT = {
     "caf": lambda f, **hyper: 2 * f + 1,
     "que": lambda f, **hyper: 2 * f + 1,
     "dnc": lambda f, **hyper: 2 * f + 1,
+    "smea": lambda f, **hyper: 2 * f + 1,
 }
 
 # A spectrum whose RMS spread is below this fraction of the rows' magnitude is float32
@@ -501,10 +504,39 @@ def dnc(x, f=0, coordinates=None, mask=None, fraction=1.0, *, record=None):
     return sum(x[i] for i in sorted(good)) / len(good)
 
 
+def smea(x, f=0, mask=None, *, record=None):
+    """SMEA (Allouah, Guerraoui, Gupta, Pinot, Stephan ICML 2023; as ByzFL's SMEA, with an
+    exact top eigenvalue): among the subsets of n - f valid rows, all usable, the one whose
+    covariance (uniform, 1/|S|) has the smallest top eigenvalue; return its mean. Subsets
+    in ``itertools.combinations`` order; the first of equal eigenvalues wins. x[0] when no
+    subset of usable rows exists."""
+    x, mask = _prepare(x, mask)
+    if _too_few("smea", f, mask):
+        return x[0].copy()
+    valid = _valid(mask)
+    rows, _ = usable_rows(x, mask, record)
+    scored = []
+    for subset in itertools.combinations(valid, len(valid) - f):
+        if not set(subset) <= set(rows):
+            continue
+        c = np.zeros(x.shape[0])
+        c[list(subset)] = 1.0
+        scored.append((weighted_spectrum(x, c, list(subset)).lambda_1, subset))
+    if not scored:
+        return x[0].copy()
+    best_value, best = min(scored, key=lambda item: item[0])
+    if record is not None and len(scored) > 1:
+        others = [value for value, subset in scored if not np.array_equal(x[list(subset)].sum(0), x[list(best)].sum(0))]
+        if others and best_value > 0:
+            record.add("argmax", (min(others) - best_value) / best_value)
+    return x[list(best)].mean(axis=0)
+
+
 AGGREGATORS = {
     "filter": hard_filter,
     "soft_filter": soft_filter,
     "caf": caf,
     "que": que,
     "dnc": dnc,
+    "smea": smea,
 }

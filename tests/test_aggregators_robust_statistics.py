@@ -1,4 +1,4 @@
-"""The robust-statistics rules (filter, soft_filter, caf, que, dnc) against numpy references.
+"""The robust-statistics rules (filter, soft_filter, caf, que, dnc, smea) against numpy references.
 
 The references (``tests/reference_robust_statistics.py``) follow docs/robust_statistics.md, which
 is binding where it departs from the papers; they work in float64 on the d x d covariance
@@ -102,7 +102,7 @@ from hypothesis import strategies as st
 
 import reference_robust_statistics as ref
 
-RULES = ("filter", "soft_filter", "caf", "que", "dnc")
+RULES = ("filter", "soft_filter", "caf", "que", "dnc", "smea")
 
 RTOL = 1e-4
 ATOL = 1e-4

@@ -159,3 +159,41 @@ def test_the_users_filter_equals_the_built_in_filter(user_filter, size, dim):
 def test_the_users_filter_passes_the_contract_suite(user_filter):
     testing.check_rule(user_filter)
     testing.check_rule(user_filter, inbox_size=11, dim=40, seed=1)
+
+
+# --------------------------------------------------------------------------- exact subset rules
+
+
+def test_exact_mda_on_a_21_row_inbox_equals_the_reference():
+    """Only the removals of f rows are searched (7,547 candidates at K = 21, f <= 4)."""
+    import reference_aggregators as ref
+
+    rng = np.random.default_rng(21)
+    x = rng.normal(size=(21, 6)).astype(np.float32)
+    x[[4, 9, 15]] += rng.normal(size=(3, 6)).astype(np.float32) * 5
+    mask = np.ones(21, bool)
+    mask[-1] = False
+    for f in (1, 3):
+        np.testing.assert_allclose(agg.mda(x, f=f, mask=mask), ref.mda(x, f, mask), rtol=1e-5, atol=1e-6)
+    jitted = jax.jit(lambda x, f, m: agg.mda(x, f=f, mask=m, max_f=4))(x, 3, mask)
+    np.testing.assert_allclose(jitted, ref.mda(x, 3, mask), rtol=1e-5, atol=1e-6)
+
+
+def test_the_engine_binds_subset_rules_to_the_runs_largest_f():
+    from decentral import engine
+    from decentral.scenario import scenario_from_dict
+
+    assert agg.resolve("mda").with_largest_f(2).max_f == 2
+    assert agg.resolve("mda", max_f=3).with_largest_f(2).max_f == 3  # a given bound stays
+    chain = agg.resolve(["nnm", "smea"]).with_largest_f(1)
+    assert chain.steps[-1].max_f == 1 and chain.steps[0] == agg.resolve("nnm")
+    assert agg.resolve("krum").with_largest_f(2) == agg.resolve("krum")
+    scenario = scenario_from_dict(
+        {
+            "network": {"topology": "random_regular", "params": {"n": 12, "degree": 6}},
+            "placement": {"strategy": "random", "count": 2},
+            "defense": {"aggregator": ["nnm", "smea"], "f": 2},
+            "run": {"task": "averaging", "dim": 4, "rounds": 2, "eval_every": 2},
+        }
+    )
+    assert engine.build(scenario).rule.steps[-1].max_f == 2

@@ -50,6 +50,7 @@ REQUIREMENT = {
     "caf": lambda f: 2 * f + 1,
     "que": lambda f: 2 * f + 1,
     "dnc": lambda f: 2 * f + 1,
+    "smea": lambda f: 2 * f + 1,
     "nnm": lambda f: 2 * f + 1,
     "arc": lambda f: 2 * f + 1,
     "clip": lambda f: 1,
@@ -287,13 +288,22 @@ def test_bucketing_needs_a_key(rule):
         rule()(_zeros(5))
 
 
-def test_mda_on_a_large_inbox_points_to_mda_greedy():
-    assert agg.MDA_EXACT_MAX_INBOX == 14
-    message = "mda enumerates all 2^K subsets and supports inboxes of at most 14 rows; got 15. Use 'mda_greedy'"
+def test_mda_searches_only_the_removals_of_f_rows_and_refuses_past_its_limit():
+    """K = 21 with f = 4 is 7,547 candidate subsets (not 2^21); past SUBSET_LIMIT the
+    error names the numbers, mda_greedy and max_f, eagerly and while tracing."""
+    x = np.random.default_rng(0).normal(size=(21, DIM)).astype(np.float32)
+    assert np.asarray(agg.mda(x, f=4)).shape == (DIM,)
+    assert agg.SUBSET_LIMIT == 20_000
+    message = "mda with f up to 6 on inboxes of 40 rows would search 4,598,479 subsets"
     with pytest.raises(ValueError, match=re.escape(message)):
-        agg.mda(_zeros(15))
-    with pytest.raises(ValueError, match=re.escape(message)):  # the shape is static: fails while tracing
-        jax.jit(lambda x, f: agg.mda(x, f=f))(_zeros(15), 1)
+        agg.mda(_zeros(40), f=6)
+    traced = "mda with f up to 10 on inboxes of 21 rows would search 1,048,576 subsets"
+    with pytest.raises(ValueError, match=re.escape(traced) + ".*'mda_greedy'.*give max_f"):
+        jax.jit(lambda x, f: agg.mda(x, f=f))(x, 1)  # f traced, no max_f: every f 21 rows admit
+    bound = jax.jit(lambda x, f: agg.mda(x, f=f, max_f=4))(x, 4)
+    np.testing.assert_allclose(bound, agg.mda(x, f=4), rtol=1e-6)
+    with pytest.raises(ValueError, match=re.escape("would search") + ".*over its limit of 20,000"):
+        agg.resolve("mda").check(40, 6, node=3)
     assert np.asarray(agg.mda_greedy(_zeros(15), f=2)).shape == (DIM,)
 
 

@@ -36,6 +36,7 @@ from ._spec import hyperparameter as hyperparameter
 from ._spec import register as register
 from ._spec import resolve as resolve
 from ._spec import rule_spec as rule_spec
+from ._subsets import SUBSET_LIMIT as SUBSET_LIMIT
 from .coordinatewise import meamed as meamed
 from .coordinatewise import mean as mean
 from .coordinatewise import median as median
@@ -51,7 +52,6 @@ from .preaggregators import arc as arc
 from .preaggregators import bucketing as bucketing
 from .preaggregators import clip as clip
 from .preaggregators import nnm as nnm
-from .selection import MDA_EXACT_MAX_INBOX as MDA_EXACT_MAX_INBOX
 from .selection import aksel as aksel
 from .selection import bulyan as bulyan
 from .selection import cge as cge
@@ -64,4 +64,5 @@ from .spectral import caf as caf
 from .spectral import dnc as dnc
 from .spectral import filter_ as filter
 from .spectral import que as que
+from .spectral import smea as smea
 from .spectral import soft_filter as soft_filter

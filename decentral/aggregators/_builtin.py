@@ -9,11 +9,11 @@ from .gossip import ClippedGossip, CSPlus
 from .iterative import IOS, CenteredClipping, GeometricMedian
 from .preaggregators import ARC, NNM, Bucketing, Clip
 from .selection import CGE, MDA, NNA, Aksel, Bulyan, Krum, MDAGreedy, MultiKrum
-from .spectral import CAF, QUE, DnC, Filter, SoftFilter
+from .spectral import CAF, QUE, SMEA, DnC, Filter, SoftFilter
 
 BUILT_IN = (
     Mean, Median, TrimmedMean, Meamed, Phocas, Krum, MultiKrum, Bulyan, GeometricMedian, CenteredClipping,
-    MDA, MDAGreedy, CGE, Aksel, NNA, IOS, ClippedGossip, CSPlus, Filter, SoftFilter, CAF, QUE, DnC, NNM, ARC, Clip, Bucketing,
+    MDA, MDAGreedy, CGE, Aksel, NNA, IOS, ClippedGossip, CSPlus, Filter, SoftFilter, CAF, QUE, DnC, SMEA, NNM, ARC, Clip, Bucketing,
 )  # fmt: skip
 
 for _spec in BUILT_IN:

@@ -64,6 +64,13 @@ class Rule:
         """The spec's fields as a dict."""
         return {field.name: getattr(self, field.name) for field in dataclasses.fields(self)}
 
+    def with_largest_f(self, f: int) -> Rule:
+        """This spec for a run whose largest f is ``f`` (a Python int, known before
+        compiling). Rules whose compiled search depends on it (``mda``, ``smea``: the
+        subsets they enumerate) return a copy bound to it; others return themselves."""
+        del f
+        return self
+
     def output_count(self, count: int) -> int:
         """Valid rows left after this step (pre-aggregators that merge rows override it)."""
         return count
@@ -154,6 +161,9 @@ class Chain(Rule):
     @property
     def robustness(self):  # type: ignore[override]
         return self.steps[-1].robustness
+
+    def with_largest_f(self, f: int) -> Rule:
+        return dataclasses.replace(self, steps=tuple(step.with_largest_f(f) for step in self.steps))
 
     def required_count(self, f):
         """Smallest inbox that passes every step (concrete f; steps may shrink the count)."""

@@ -190,6 +190,7 @@ def build(scenario: Scenario) -> Plan:
     f_nodes = per_node_f(scenario, graph, network)
     rule = resolve_rule(scenario.defense)
     check_rule_at_nodes(rule, network, f_nodes)
+    rule = rule.with_largest_f(int(f_nodes[~network.byzantine].max()))
     attack = attacks.resolve(scenario.attack.name, **scenario.attack.params)
     train = scenario.run.task == "train"
     attack.check_scenario(graph=True, labels=train, rule=True)
