@@ -55,9 +55,10 @@ scenario build time.
 
 **Plug-ins.** ``register(name, spec)`` with an :class:`Attack` subclass (decorated with
 :func:`attack_spec`, defining ``message(key, view, ctx)``) or a function
-``fn(key, inbox, byz_slot, mask, weights, ctx, **params) -> (inbox, mask)``;
-``resolve("package.module:Name")`` loads one from a config; :func:`attacks.testing.check_attack`
-runs the contract suite on it.
+``fn(key, inbox, byz_slot, mask, weights, ctx, **params) -> (inbox, mask)`` (``static=``
+names its parameters that are static fields); ``resolve("package.module:Name")`` loads one
+from a config (a registered function's path: the class ``register`` made for it);
+:func:`attacks.testing.check_attack` runs the contract suite on it.
 """
 
 from . import _attacks as _attacks  # noqa: F401  (fills ATTACKS)

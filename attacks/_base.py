@@ -272,17 +272,21 @@ _ATTACKS = Registry(
 )
 
 
-def register(name: str, spec, *, replace: bool = False):
+def register(name: str, spec, *, static: tuple[str, ...] = (), replace: bool = False):
     """Add an attack to :data:`ATTACKS` so configs can name it.
 
     ``spec`` is an :class:`Attack` subclass (decorated with :func:`attack_spec`), or a
     pure function ``fn(key, inbox, byz_slot, mask, weights, ctx, **params) -> (inbox,
-    mask)``; its keyword-only parameters (with defaults) become traced spec fields, and
-    the wrapper still writes only the valid Byzantine slots and honours
-    ``start_round``/``stop_round``. A name already taken is an error unless
-    ``replace=True``. Returns the spec class.
+    mask)``; its keyword-only parameters (with defaults) become spec fields, traced
+    unless named in ``static`` (Python values that are part of the compiled program;
+    changing one recompiles; a number must be an integer) or given a string or bool
+    default, and the wrapper still writes only the valid Byzantine slots and honours
+    ``start_round``/``stop_round``. A class declares its static fields itself
+    (``parameter(..., static=True)``). A ``"module:function"`` plug-in path naming a
+    function registered here resolves to the class made here. A name already taken is an
+    error unless ``replace=True``. Returns the spec class.
     """
-    return _ATTACKS.register(name, spec, replace=replace)
+    return _ATTACKS.register(name, spec, replace=replace, static=static)
 
 
 def resolve(config, **params) -> Attack:

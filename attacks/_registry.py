@@ -5,7 +5,8 @@ One implementation for every kind of spec (attacks here, aggregation rules in
 ``decentral.aggregators``): the field constructor and its checks, the decorator that makes
 a spec class a pytree (traced fields as children, static ones as auxiliary data), and a
 :class:`Registry` that registers classes or plain functions, loads ``"package.module:Name"``
-plug-ins and builds a spec from a config value. Each kind passes its own words ("rule" or
+plug-ins (a registered function's path reaches the class made for it) and builds a spec
+from a config value. Each kind passes its own words ("rule" or
 "attack", "hyperparameter" or "parameter") so that messages name what the user wrote.
 
 A leaf module: numpy and JAX only (``attacks`` never imports ``decentral``).
@@ -169,6 +170,21 @@ def spec_pytree(cls, *, kw_only: bool, keyed: bool):
 # =========================================================================== registry
 
 
+def _static_names(owner: str, static, names: list[str], noun: str) -> frozenset[str]:
+    """``static`` (names of a function's parameters ``names``) as a set; raise when it names
+    something else."""
+    if isinstance(static, str):
+        raise TypeError(f"register({owner!r}): static takes a tuple of names, e.g. static=({static!r},); got {static!r}.")
+    for item in static:
+        if item not in names:
+            valid = ", ".join(names) or "none"
+            raise ValueError(
+                f"register({owner!r}): static names {item!r}, which is not a {noun} of the function."
+                f"{did_you_mean(item, names)} Its {noun}s: {valid}."
+            )
+    return frozenset(static)
+
+
 def load_plugin(path: str, noun: str):
     """The object a ``"package.module:Name"`` plug-in path names (imported on demand).
 
@@ -200,11 +216,14 @@ class Registry:
       signature: completes "the function must ..." when some are missing.
       members: ``members(function, own, **options) -> dict``: the class attributes of a
         spec built from ``function`` (the method calling it with the fields ``own``, and
-        the claims ``register``'s ``options`` set).
+        the claims ``register``'s ``options`` set; the kind checks their values).
       sequence: ``sequence(items, params) -> spec`` for a list config (rules: a chain),
         or None when a list is no config of this kind.
       unnamed_by_config: a class without a ``name`` is called by its config value in the
         unknown-parameter message (otherwise by its empty name).
+      made: for each function ``register`` was given (by ``id``), the function and the
+        class its latest registration made, kept when its name is replaced or removed:
+        a plug-in path naming the function resolves to that class.
     """
 
     entries: dict
@@ -220,25 +239,44 @@ class Registry:
     members: Callable[..., dict]
     sequence: Callable[..., Any] | None = None
     unnamed_by_config: bool = False
+    made: dict[int, tuple[Callable, type]] = dataclasses.field(default_factory=dict)
 
-    def register(self, name: str, spec, *, replace: bool = False, **options):
-        """Add ``spec`` (a subclass of ``base``, or a function) under ``name``; return its class."""
+    def register(self, name: str, spec, *, replace: bool = False, static=(), **options):
+        """Add ``spec`` (a subclass of ``base``, or a function) under ``name``; return its class.
+
+        For a function, ``static`` names the parameters that become static fields and
+        ``options`` are the kind's claims (``members``'s keywords, only those the caller
+        gave). A class states both itself: passing either with one is a ``TypeError``.
+        """
         if not isinstance(name, str) or not name.isidentifier():
             raise ValueError(f"register: the name must be an identifier-like string, got {name!r}.")
         if name in self.entries and not replace:
             raise ValueError(f"register: {self.noun} {name!r} is already registered; pass replace=True to override it.")
         if isinstance(spec, type) and issubclass(spec, self.base):
+            if static or options:
+                raise self._stated_by_the_class(name, [*options, *(["static"] if static else [])])
             cls = spec
         elif callable(spec):
-            cls = self.from_function(name, spec, **options)
+            cls = self.from_function(name, spec, static=static, **options)
+            self.made[id(spec)] = (spec, cls)
         else:
             raise TypeError(f"register: expected {self.article} {self.base.__name__} subclass or a function, got {spec!r}.")
         self.entries[name] = cls
         return cls
 
-    def from_function(self, name: str, function, **options) -> type:
+    def _stated_by_the_class(self, name: str, given: list[str]) -> TypeError:
+        """The error for claims or static names passed with a class, which states its own."""
+        keywords = ", ".join(f"{keyword}=" for keyword in given)
+        return TypeError(
+            f"register({name!r}): {self.article} {self.base.__name__} subclass states its claims as class attributes "
+            f"and its static {self.checks.noun}s as {self.checks.noun}(..., static=True) fields; "
+            f"remove {keywords} from the call (or register a function instead)."
+        )
+
+    def from_function(self, name: str, function, *, static=(), **options) -> type:
         """A spec class calling ``function``: its keyword-only parameters (with defaults)
-        become fields, traced unless a string or bool default makes them static."""
+        become fields, traced unless named in ``static`` or a string or bool default makes
+        them static."""
         params = inspect.signature(function).parameters
         missing = [arg for arg in self.contract if arg not in params]
         if missing:
@@ -247,9 +285,15 @@ class Registry:
         for p in extra:
             if p.kind is not inspect.Parameter.KEYWORD_ONLY or p.default is inspect.Parameter.empty:
                 raise TypeError(f"register({name!r}): {self.checks.noun} {p.name!r} must be keyword-only with a default.")
+        static = _static_names(name, static, [p.name for p in extra], self.checks.noun)
         namespace = {
             "__annotations__": {p.name: Any for p in extra},
-            **{p.name: spec_field(p.default, optional=p.default is None, static=isinstance(p.default, str | bool)) for p in extra},
+            **{
+                p.name: spec_field(
+                    p.default, optional=p.default is None, static=p.name in static or isinstance(p.default, str | bool)
+                )
+                for p in extra
+            },
             "name": name,
             **self.members(function, tuple(p.name for p in extra), **options),
             "__doc__": function.__doc__,
@@ -257,8 +301,18 @@ class Registry:
         }
         return self.decorate(type(function.__name__.title().replace("_", ""), (self.base,), namespace))
 
+    def made_for(self, function) -> type | None:
+        """The class ``register`` made for ``function`` (its latest registration), or None."""
+        made = self.made.get(id(function))
+        return made[1] if made is not None and made[0] is function else None
+
     def lookup(self, name: str) -> type:
-        """The class a registered name or a ``"package.module:Name"`` plug-in path names."""
+        """The class a registered name or a ``"package.module:Name"`` plug-in path names.
+
+        A path naming a function passed to ``register`` gives the class made for it (its
+        claims and static fields included); any other function gets a fresh class with
+        none of them (the kind's defaults), named after the function.
+        """
         if name in self.entries:
             return self.entries[name]
         if ":" in name:
@@ -267,7 +321,7 @@ class Registry:
             if isinstance(target, type) and issubclass(target, self.base):
                 return target
             if callable(target):
-                return self.from_function(attribute, target)
+                return self.made_for(target) or self.from_function(attribute, target)
             raise ValueError(f"Plug-in {name!r} is neither {self.article} {self.base.__name__} subclass nor a function.")
         raise unknown_name(self.title, name, self.entries, self.listing)
 

@@ -5,20 +5,24 @@
     >>> check_rule(agg.resolve("trimmed_mean"))        # raises AssertionError on a breach
 
 Each check is a function ``check_x(spec, *, inbox_size=7, dim=5, seed=0)`` listed in
-:data:`CHECKS`; :func:`check_rule` runs those that apply to the spec's claims (class
-attributes ``order_invariant``, ``translation_equivariant``, ``robustness``,
-``tolerates_nonfinite``, ``preaggregator``).
+:data:`CHECKS`, run on one case (an inbox size, a dimension, a seed); a check applies
+where the spec's claims say so (class attributes ``order_invariant``,
+``translation_equivariant``, ``robustness``, ``tolerates_nonfinite``, ``preaggregator``).
+:func:`check_rule` runs them over several cases (:func:`cases` lists which).
 """
 
 from __future__ import annotations
+
+import itertools
+from collections.abc import Callable, Sequence
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-from .aggregators import Rule
+from .aggregators import ROBUSTNESS_CLAIMS, Rule
 
-__all__ = ["CHECKS", "check_rule", "largest_f"]
+__all__ = ["CHECKS", "DEFAULT_CASES", "VALUE_CHECKS", "cases", "check_rule", "largest_f"]
 
 
 def largest_f(spec: Rule, inbox_size: int) -> int:
@@ -47,6 +51,14 @@ def _valid_rows(out, mask=None):
     new_x, new_mask, new_weights = (np.asarray(a) for a in out)
     keep = new_mask if mask is None else new_mask & mask
     return np.concatenate([np.where(keep[:, None], new_x, 0.0), np.where(keep, new_weights, 0.0)[:, None]], axis=1)
+
+
+@jax.jit
+def _jitted(spec, x, f, mask, weights, key):
+    """``spec`` on one inbox under jit, every argument traced (a spec's static fields are
+    its tree structure): one compilation per spec structure and input shapes, shared by
+    every check and case that calls it."""
+    return spec(x, f=f, mask=mask, weights=weights, key=key)
 
 
 def _close(actual, expected, what, *, rtol=1e-5, atol=1e-5):
@@ -80,7 +92,7 @@ def check_jit_matches_eager(spec, *, inbox_size=7, dim=5, seed=0):
     mask = np.ones(inbox_size, dtype=bool)
     f = largest_f(spec, inbox_size)
     eager = _call(spec, x, f, mask, w, key)
-    jitted = jax.jit(lambda s, x, f, m, w, k: s(x, f=f, mask=m, weights=w, key=k))(spec, x, f, mask, w, key)
+    jitted = _jitted(spec, x, f, mask, w, key)
     _close(_valid_rows(jitted), _valid_rows(eager), f"{spec.name}: jit differs from eager")
 
 
@@ -155,14 +167,14 @@ def check_translation_equivariance(spec, *, inbox_size=7, dim=5, seed=0):
 def check_no_recompilation(spec, *, inbox_size=7, dim=5, seed=0):
     """A second call with new values, a new f and new numeric hyperparameters reuses the compilation."""
     rng = np.random.default_rng(seed)
-    fn = jax.jit(lambda s, x, f, w, k: s(x, f=f, weights=w, key=k))
     x, w, key = _inputs(spec, rng, inbox_size, dim)
     f_max = largest_f(spec, inbox_size)
-    jax.block_until_ready(fn(spec, x, f_max, w, key))
+    jax.block_until_ready(_jitted(spec, x, f_max, None, w, key))
+    compiled = _jitted._cache_size()
     other = jax.tree.map(lambda leaf: leaf * 1.5 if jnp.issubdtype(jnp.asarray(leaf).dtype, jnp.floating) else leaf, spec)
     x2, w2, key2 = _inputs(spec, rng, inbox_size, dim)
-    jax.block_until_ready(fn(other, x2, max(f_max - 1, 0), w2, key2))
-    assert fn._cache_size() == 1, f"{spec.name}: recompiled for new values/f/hyperparameters ({fn._cache_size()} compilations)"
+    jax.block_until_ready(_jitted(other, x2, max(f_max - 1, 0), None, w2, key2))
+    assert _jitted._cache_size() == compiled, f"{spec.name}: recompiled for new values/f/hyperparameters"
 
 
 def _attacked(spec, rng, inbox_size, dim, fill, f=None):
@@ -205,6 +217,10 @@ def check_breakdown(spec, *, inbox_size=7, dim=5, seed=0):
 
 
 def _assert_claim(spec, out, honest, own, f, count):
+    """Assert ``out`` honours ``spec.robustness`` (one of ``ROBUSTNESS_CLAIMS``, whose meanings these are)."""
+    if spec.robustness not in tuple(ROBUSTNESS_CLAIMS):
+        allowed = ", ".join(map(repr, ROBUSTNESS_CLAIMS))
+        raise AssertionError(f"{spec.name}: unknown robustness claim {spec.robustness!r}; allowed: {allowed}")
     low, high = honest.min(axis=0), honest.max(axis=0)
     slack = 1e-4 * (1 + np.abs(honest).max())
     if spec.robustness in ("coordinatewise", "selection"):
@@ -219,8 +235,6 @@ def _assert_claim(spec, out, honest, own, f, count):
         reach = 2 * np.max(np.linalg.norm(honest - own, axis=1)) + 1
         distance = np.linalg.norm(out - own)
         assert distance <= reach, f"{spec.name}: moved {distance} from the own vector (bound {reach})"
-    else:
-        raise AssertionError(f"{spec.name}: unknown robustness claim {spec.robustness!r}")
 
 
 CHECKS = (
@@ -236,7 +250,102 @@ CHECKS = (
 )
 
 
-def check_rule(spec: Rule, *, inbox_size: int = 7, dim: int = 5, seed: int = 0) -> None:
-    """Run every check of :data:`CHECKS` that applies to ``spec``; raise AssertionError on a breach."""
-    for check in CHECKS:
-        check(spec, inbox_size=inbox_size, dim=dim, seed=seed)
+#: The checks whose outcome depends on the inbox's values, size and dimension but not on
+#: compilation (jit, vmap and recompilation are the others): the default cases run them at
+#: an even inbox and at a high dimension too.
+VALUE_CHECKS = (
+    check_shape_and_dtype,
+    check_order_invariance,
+    check_padding_invariance,
+    check_translation_equivariance,
+    check_nonfinite_tolerance,
+    check_breakdown,
+)
+
+#: The cases :func:`check_rule` runs when none is given: each line is (checks, inbox
+#: sizes, dimensions, seeds), run over the product of its sizes, dimensions and seeds.
+DEFAULT_CASES = (
+    (CHECKS, (7,), (5,), (0, 1, 2)),  # every check; seeds 1 and 2 reuse seed 0's jit compilations
+    (VALUE_CHECKS, (8,), (5,), (0,)),  # an even inbox: rank statistics between two rows
+    (VALUE_CHECKS, (7,), (1000,), (0,)),  # a high dimension: sums and distances over many coordinates
+)
+
+
+def _axis_values(name: str, value, values) -> tuple | None:
+    """The values of one case axis the caller gave (``name=`` or ``names=``), or None."""
+    if value is not None and values is not None:
+        raise TypeError(f"check_rule: give {name}= or {name}s=, not both.")
+    if values is None:
+        return None if value is None else (value,)
+    values = tuple(values)
+    if not values:
+        raise ValueError(f"check_rule: {name}s= is empty; give at least one {name}.")
+    return values
+
+
+def cases(
+    *,
+    inbox_size: int | None = None,
+    dim: int | None = None,
+    seed: int | None = None,
+    seeds: Sequence[int] | None = None,
+    dims: Sequence[int] | None = None,
+    inbox_sizes: Sequence[int] | None = None,
+    checks: Sequence[Callable] = CHECKS,
+) -> list[tuple[Callable, dict]]:
+    """The ``(check, {"inbox_size": K, "dim": d, "seed": s})`` pairs :func:`check_rule`
+    runs for these arguments, in order (see there), keeping only the checks in ``checks``."""
+    foreign = [check for check in checks if check not in CHECKS]
+    if foreign:
+        raise ValueError(f"check_rule: checks= takes checks of decentral.testing.CHECKS, got {foreign[0]!r}.")
+    given = {
+        "inbox_size": _axis_values("inbox_size", inbox_size, inbox_sizes),
+        "dim": _axis_values("dim", dim, dims),
+        "seed": _axis_values("seed", seed, seeds),
+    }
+    if all(values is None for values in given.values()):
+        plan = DEFAULT_CASES
+    else:
+        single = {"inbox_size": (7,), "dim": (5,), "seed": (0,)}
+        plan = ((CHECKS, *(single[axis] if values is None else values for axis, values in given.items())),)
+    return [
+        (check, {"inbox_size": size, "dim": d, "seed": s})
+        for line_checks, sizes, dimensions, line_seeds in plan
+        for size, d, s in itertools.product(sizes, dimensions, line_seeds)
+        for check in line_checks
+        if check in checks
+    ]
+
+
+def check_rule(
+    spec: Rule,
+    *,
+    inbox_size: int | None = None,
+    dim: int | None = None,
+    seed: int | None = None,
+    seeds: Sequence[int] | None = None,
+    dims: Sequence[int] | None = None,
+    inbox_sizes: Sequence[int] | None = None,
+    checks: Sequence[Callable] = CHECKS,
+) -> None:
+    """Run the checks of :data:`CHECKS` that apply to ``spec`` over several cases; raise
+    AssertionError on a breach, naming the check and the case.
+
+    With no case argument, the cases of :data:`DEFAULT_CASES`: every check at inbox size
+    7, dimension 5 and seeds 0, 1, 2; and the :data:`VALUE_CHECKS` at inbox size 8
+    (dimension 5, seed 0) and at dimension 1000 (inbox size 7, seed 0).
+
+    Otherwise every check runs on the product of the inbox sizes, dimensions and seeds
+    given: ``inbox_size=``/``dim=``/``seed=`` give one value, ``inbox_sizes=``/``dims=``/
+    ``seeds=`` several (not both for one axis); an axis not given takes 7, 5 or 0. So
+    ``check_rule(spec, inbox_size=8, dim=3, seed=1)`` is exactly that one case.
+
+    ``checks`` keeps only those of :data:`CHECKS` (the contract tests run one at a time).
+    """
+    plan = cases(inbox_size=inbox_size, dim=dim, seed=seed, seeds=seeds, dims=dims, inbox_sizes=inbox_sizes, checks=checks)
+    for check, case in plan:
+        try:
+            check(spec, **case)
+        except AssertionError as error:
+            where = ", ".join(f"{axis}={value}" for axis, value in case.items())
+            raise AssertionError(f"{check.__name__}({where}): {error}") from error

@@ -1,5 +1,6 @@
 """A user's own attacks, loaded as plug-ins in test_registry.py:
-``resolve("tests.plugin_attacks:Scaled")`` and ``resolve("tests.plugin_attacks:opposite")``."""
+``resolve("tests.plugin_attacks:Scaled")``, ``resolve("tests.plugin_attacks:opposite")``
+and ``resolve("tests.plugin_attacks:registered_opposite")`` (registered at import)."""
 
 from typing import Any, ClassVar
 
@@ -26,3 +27,11 @@ class Scaled(attacks.Attack):
     def message(self, key, view, ctx):
         del key, ctx
         return -self.scale * view.own
+
+
+def registered_opposite(key, inbox, byz_slot, mask, weights, ctx, *, scale=1):
+    """``opposite``, registered below with ``scale`` static: its plug-in path keeps that."""
+    return opposite(key, inbox, byz_slot, mask, weights, ctx, scale=scale)
+
+
+attacks.register("plugin_registered_opposite", registered_opposite, static=("scale",))

@@ -1,5 +1,7 @@
 """A user's own rules, loaded as plug-ins in test_aggregators_plugins.py:
-``resolve("tests.plugin_rules:midrange")`` and ``resolve("tests.plugin_rules:Midrange")``."""
+``resolve("tests.plugin_rules:midrange")`` (a function never registered),
+``resolve("tests.plugin_rules:registered_midrange")`` (a function registered at import,
+with its min_count and claim) and ``resolve("tests.plugin_rules:Midrange")`` (a class)."""
 
 from typing import ClassVar
 
@@ -42,3 +44,11 @@ class Midrange(agg.Rule):
     def apply(self, x, *, f, mask, weights, key, count):
         del count
         return midrange(x, f=f, mask=mask, weights=weights, key=key, shrink=self.shrink)
+
+
+def registered_midrange(x, *, f=0, mask=None, weights=None, key=None, shrink=1.0):
+    """``midrange``, registered below with its min_count and claim: its plug-in path keeps both."""
+    return midrange(x, f=f, mask=mask, weights=weights, key=key, shrink=shrink)
+
+
+agg.register("plugin_registered_midrange", registered_midrange, min_count=lambda f: 2 * f + 1, robustness="coordinatewise")

@@ -1,4 +1,5 @@
-"""The contract suite of decentral.testing over every registered rule and pre-aggregator."""
+"""The contract suite of decentral.testing over every registered rule and pre-aggregator,
+each check over check_rule's default cases."""
 
 import jax
 import pytest
@@ -19,7 +20,7 @@ SPECS["bucketing+median"] = agg.resolve([{"name": "bucketing", "size": 2}, "medi
 @pytest.mark.parametrize("check", testing.CHECKS, ids=lambda c: c.__name__.removeprefix("check_"))
 @pytest.mark.parametrize("name", sorted(SPECS))
 def test_contract(name, check):
-    check(SPECS[name])
+    testing.check_rule(SPECS[name], checks=(check,))
 
 
 @pytest.mark.parametrize("name", ["trimmed_mean", "krum", "geometric_median", "nnm"])

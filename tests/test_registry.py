@@ -43,12 +43,14 @@ KINDS = {
         unknown="Unknown aggregation rule", listing="Valid names", known="median", typo="medain",
         other=agg.AGGREGATORS["mean"], plugin="tests.plugin_rules", plugin_class="Midrange",
         plugin_function="midrange", probe=rule_probe, bad=bad_rule, base_phrase="a Rule",
+        plugin_registered="registered_midrange", registered_name="plugin_registered_midrange", registered_static=(),
     ),
     "attack": types.SimpleNamespace(
         package=attacks, table=attacks.ATTACKS, base=attacks.Attack, noun="attack", a_noun="an attack", field="parameter",
         unknown="Unknown attack", listing="Valid attacks", known="alie", typo="alei",
         other=attacks.ATTACKS["ipm"], plugin="tests.plugin_attacks", plugin_class="Scaled",
         plugin_function="opposite", probe=attack_probe, bad=bad_attack, base_phrase="an Attack",
+        plugin_registered="registered_opposite", registered_name="plugin_registered_opposite", registered_static=("scale",),
     ),
 }  # fmt: skip
 
@@ -108,6 +110,38 @@ def test_plugin_paths_to_a_class_and_a_function(kind):
     constant = next(name for name in vars(module) if name.startswith("NOT_"))
     with pytest.raises(ValueError, match=re.escape(f"is neither {kind.base_phrase} subclass nor a function")):
         kind.package.resolve(f"{kind.plugin}:{constant}")
+
+
+def test_a_registered_functions_path_resolves_to_the_class_register_made(kind):
+    """Registered at import of the plug-in module (and removed from the table by the
+    fixture): the path still reaches that class, not a fresh one named after the function."""
+    path = f"{kind.plugin}:{kind.plugin_registered}"
+    spec = kind.package.resolve(path)
+    assert spec.name == kind.registered_name and type(kind.package.resolve(path)) is type(spec)
+    fields = {field.name: field for field in dataclasses.fields(spec)}
+    assert all(fields[name].metadata["static"] for name in kind.registered_static)
+
+
+def test_static_names_make_static_fields(kind):
+    cls = kind.package.register("probe", kind.probe, static=("radius",))
+    assert next(field for field in dataclasses.fields(cls) if field.name == "radius").metadata["static"]
+    call = jax.jit(lambda spec: spec.radius * jnp.ones(()))
+    for radius in (1, 1, 2):
+        assert float(call(kind.package.resolve("probe", radius=radius))) == radius
+    assert call._cache_size() == 2  # a static field is part of the compiled program
+    with pytest.raises(ValueError, match=re.escape(f"probe: {kind.field} 'radius' must be an integer, got 2.5.")):
+        kind.package.resolve("probe", radius=2.5)
+    message = (
+        f"register('probe2'): static names 'radiu', which is not a {kind.field} of the function. "
+        f"Did you mean 'radius'? Its {kind.field}s: radius, variant, start."
+    )
+    with pytest.raises(ValueError, match=re.escape(message)):
+        kind.package.register("probe2", kind.probe, static=("radiu",))
+    with pytest.raises(TypeError, match=re.escape("register('probe2'): static takes a tuple of names, e.g. static=('radius',)")):
+        kind.package.register("probe2", kind.probe, static="radius")
+    with pytest.raises(TypeError, match=re.escape(f"{kind.field}(..., static=True) fields; remove static= from the call")):
+        kind.package.register("probe2", kind.other, static=("radius",))
+    assert "probe2" not in kind.table
 
 
 def test_a_function_becomes_a_spec(kind):

@@ -30,6 +30,7 @@ function here is derived from it.
 from . import _builtin as _builtin
 from . import ops as ops
 from ._spec import AGGREGATORS as AGGREGATORS
+from ._spec import ROBUSTNESS_CLAIMS as ROBUSTNESS_CLAIMS
 from ._spec import Chain as Chain
 from ._spec import Rule as Rule
 from ._spec import hyperparameter as hyperparameter

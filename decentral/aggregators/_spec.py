@@ -17,12 +17,26 @@ from typing import Any, ClassVar
 import jax
 import jax.numpy as jnp
 
-from attacks._registry import FieldChecks, Registry, spec_pytree
+from attacks._registry import FieldChecks, Registry, did_you_mean, spec_pytree
 from attacks._registry import spec_field as hyperparameter
 
 from ._checks import check_requirement, prepare
 
 _CHECKS = FieldChecks("hyperparameter")
+
+#: The robustness a rule may claim (its ``robustness``), and what the contract suite's
+#: breakdown test (``decentral.testing.check_breakdown``) then asks of its output when f
+#: Byzantine rows hold +-1e6.
+ROBUSTNESS_CLAIMS: dict[str, str] = {
+    "none": "no claim: the breakdown test is skipped",
+    "coordinatewise": "each output coordinate within the honest rows' range of that coordinate",
+    "selection": "an honest row or an average of honest rows (tested as: within the honest coordinate range)",
+    "geometric_median": "within Minsker's bound (1 - a) / sqrt(1 - 2a) * max_i |h_i - mean| of the honest mean, a = f / K",
+    "bounded": "at most 2 * max_i |h_i - x_0| + 1 from the own vector x_0 (h_i: the honest rows)",
+}
+
+#: The claims stated by True or False (class attributes of :class:`Rule`, keywords of :func:`register`).
+_BOOLEAN_CLAIMS = ("preaggregator", "uses_key", "order_invariant", "translation_equivariant", "tolerates_nonfinite")
 
 
 def _where(inbox_size: int, node: int | None) -> str:
@@ -46,9 +60,7 @@ class Rule:
     uses_key: ClassVar[bool] = False
     order_invariant: ClassVar[bool] = True
     translation_equivariant: ClassVar[bool] = True
-    #: "none", "coordinatewise" (within the honest rows' coordinate range),
-    #: "selection" (an honest row or an average of honest rows), "geometric_median"
-    #: (Minsker's bound), "bounded" (moves at most a stated distance from row 0).
+    #: One of :data:`ROBUSTNESS_CLAIMS`.
     robustness: ClassVar[str] = "none"
     #: Byzantine rows holding +-1e30, +-inf or NaN leave the output finite.
     tolerates_nonfinite: ClassVar[bool] = True
@@ -206,15 +218,46 @@ class Chain(Rule):
 AGGREGATORS: dict[str, type[Rule]] = {}
 
 
-def _function_members(function, own, *, min_count: Callable | None = None, preaggregator: bool = False) -> dict:
-    """The class attributes of a rule spec calling ``function`` with its hyperparameters."""
+def _function_members(function, own, *, min_count: Callable | None = None, **claims) -> dict:
+    """The class attributes of a rule spec calling ``function`` with its hyperparameters:
+    ``apply``, and the claims ``register`` was given (the others keep :class:`Rule`'s defaults)."""
     del own  # every field of such a spec is one of the function's hyperparameters
 
     def apply(self, x, *, f, mask, weights, key, count):
         del count
         return function(x, f=f, mask=mask, weights=weights, key=key, **self.hyperparameters())
 
-    return {"min_count": staticmethod(min_count or (lambda f: 1)), "preaggregator": preaggregator, "apply": apply}
+    members = {"apply": apply, **claims}
+    if min_count is not None:
+        members["min_count"] = staticmethod(min_count)
+    return members
+
+
+def _given_claims(name: str, **claims) -> dict:
+    """The claims given to ``register`` (those not None), each checked; raise otherwise.
+
+    Raises:
+      ValueError: a robustness not in :data:`ROBUSTNESS_CLAIMS`, or a boolean claim that is
+        not True or False.
+      TypeError: a ``min_count`` that is not a function.
+    """
+    given = {claim: value for claim, value in claims.items() if value is not None}
+    robustness = given.get("robustness", "none")
+    if robustness not in tuple(ROBUSTNESS_CLAIMS):  # a tuple: an unhashable value is unknown too
+        allowed = ", ".join(map(repr, ROBUSTNESS_CLAIMS))
+        raise ValueError(
+            f"register({name!r}): unknown robustness claim {robustness!r}.{did_you_mean(robustness, ROBUSTNESS_CLAIMS)} "
+            f"Allowed: {allowed} (their meaning: decentral.aggregators.ROBUSTNESS_CLAIMS)."
+        )
+    for claim in _BOOLEAN_CLAIMS:
+        if claim in given and not isinstance(given[claim], bool):
+            raise ValueError(f"register({name!r}): {claim} must be True or False, got {given[claim]!r}.")
+    if "min_count" in given and not callable(given["min_count"]):
+        raise TypeError(
+            f"register({name!r}): min_count must be a function of f, e.g. min_count=lambda f: 2 * f + 1; "
+            f"got {given['min_count']!r}."
+        )
+    return given
 
 
 def _chain(items, hyperparameters: dict) -> Chain:
@@ -240,23 +283,67 @@ _RULES = Registry(
 )
 
 
-def register(name: str, spec, *, min_count: Callable | None = None, preaggregator: bool = False, replace: bool = False):
-    """Add a rule to :data:`AGGREGATORS` so configs can name it.
+def register(
+    name: str,
+    spec,
+    *,
+    min_count: Callable | None = None,
+    robustness: str | None = None,
+    tolerates_nonfinite: bool | None = None,
+    order_invariant: bool | None = None,
+    translation_equivariant: bool | None = None,
+    uses_key: bool | None = None,
+    static: tuple[str, ...] = (),
+    preaggregator: bool = False,
+    replace: bool = False,
+):
+    """Add a rule to :data:`AGGREGATORS` so configs can name it; return its spec class.
 
-    ``spec`` is either a :class:`Rule` subclass, or a plain pure function with the common
-    signature ``fn(x, *, f=0, mask=None, weights=None, key=None, **hyperparameters)``; its
-    keyword-only hyperparameters become traced spec fields (defaults from the function).
-    ``min_count(f)`` states the valid rows needed (default 1). A name already taken is an
-    error unless ``replace=True``. Returns the spec class.
+    ``spec`` is either a :class:`Rule` subclass, which states its claims as class
+    attributes (passing any claim or ``static`` with one is a ``TypeError``), or a plain
+    pure function with the common signature ``fn(x, *, f=0, mask=None, weights=None,
+    key=None, **hyperparameters)``, whose keyword-only hyperparameters become spec fields
+    (defaults from the function). For a function:
+
+    - ``min_count(f)``: the valid rows it needs to tolerate f Byzantine ones (default 1);
+    - ``robustness``: one of :data:`ROBUSTNESS_CLAIMS` (default ``"none"``);
+      ``tolerates_nonfinite``, ``order_invariant``, ``translation_equivariant`` (default
+      True), ``uses_key`` (a randomized rule receives a PRNG key; default False): the
+      claims the contract suite tests, as on :class:`Rule`; None keeps Rule's default;
+    - ``static``: names of hyperparameters that become static fields (Python values that
+      are part of the compiled program, e.g. an iteration count for ``range``; changing
+      one recompiles; a number must be an integer). The others are traced, except that a
+      string or bool default makes a hyperparameter static;
+    - ``preaggregator=True``: it returns ``(x, mask, weights)`` and goes in front of a rule.
+
+    A ``"module:function"`` plug-in path naming a function registered here resolves to the
+    class made here, its claims included. A name already taken is an error unless
+    ``replace=True``.
+
+    Raises:
+      ValueError: a taken name, an unknown claim value (the message lists the allowed
+        ones), or a ``static`` name that is not one of the function's hyperparameters.
+      TypeError: a malformed function, or claims or ``static`` given with a Rule subclass.
     """
-    return _RULES.register(name, spec, replace=replace, min_count=min_count, preaggregator=preaggregator)
+    claims = _given_claims(
+        name,
+        min_count=min_count,
+        robustness=robustness,
+        tolerates_nonfinite=tolerates_nonfinite,
+        order_invariant=order_invariant,
+        translation_equivariant=translation_equivariant,
+        uses_key=uses_key,
+        preaggregator=preaggregator or None,  # False is the default, not a claim given
+    )
+    return _RULES.register(name, spec, replace=replace, static=static, **claims)
 
 
 def resolve(config, **hyperparameters) -> Rule:
     """Build a spec from a config value.
 
     ``config`` is a registered name (``"krum"``), a plug-in path (``"package.module:Name"``,
-    naming a Rule subclass or a function with the common signature), a dict
+    naming a Rule subclass, a function passed to :func:`register` (its class, claims
+    included) or any other function with the common signature (no claims, min_count 1)), a dict
     ``{"name": ..., **hyperparameters}``, a list (a chain of pre-aggregators and a rule,
     each item resolved the same way) or a spec instance. Unknown names and hyperparameters
     raise ``ValueError`` listing the valid ones.
