@@ -9,12 +9,12 @@ holds the two equal), and runs at its speed:
 Each step works on the K x K matrix of squared distances, read from the inbox once by
 ``ops.inbox_geometry``: ``ops.centered_gram`` re-centres it at the mean of the rows still
 kept, ``ops.covariance_spectrum`` gives the top eigenvalue of their covariance and every
-row's projection on its eigenvector, and the output is one ``ops.weighted_mean``.
+row's projection on its eigenvector, ``ops.until_stopped`` ends the loop when every node
+is done, and the output is one ``ops.weighted_mean``.
 """
 
 from typing import ClassVar
 
-import jax
 import jax.numpy as jnp
 
 import decentral.aggregators as agg
@@ -31,7 +31,7 @@ def spectral_filter(x, *, f=0, mask=None, weights=None, key=None, threshold=2.0)
     usable = ops.usable_rows(geometry, mask)
     removed = jnp.sum(mask) - jnp.sum(usable)  # unusable rows count as removed
 
-    def step(_, state):
+    def step(state):
         kept, removed, stopped = state
         gram = ops.centered_gram(geometry.distances, kept)
         top, projections = ops.covariance_spectrum(gram, kept)
@@ -45,7 +45,7 @@ def spectral_filter(x, *, f=0, mask=None, weights=None, key=None, threshold=2.0)
         return kept, removed + fires, ~fires
 
     start = (usable.astype(x.dtype), removed, jnp.asarray(False))
-    kept, _, _ = jax.lax.fori_loop(0, (x.shape[0] - 1) // 2, step, start)
+    kept, _, _ = ops.until_stopped((x.shape[0] - 1) // 2, step, start)  # at most f <= (K-1)/2 steps
     return ops.weighted_mean(x, kept)
 
 

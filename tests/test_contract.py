@@ -15,6 +15,8 @@ SPECS["cge_own"] = agg.resolve("cge", around="own")
 SPECS["arc_own"] = agg.resolve("arc", around="own")
 SPECS["nnm+trimmed_mean"] = agg.resolve(["nnm", "trimmed_mean"])
 SPECS["bucketing+median"] = agg.resolve([{"name": "bucketing", "size": 2}, "median"])
+SPECS["dnc_subsampled"] = agg.resolve("dnc", subsample=3, iterations=2)  # the key draws coordinates
+SPECS["mda_bound"] = agg.resolve("mda", max_f=3)  # the engine's binding to the run's largest f
 
 
 @pytest.mark.parametrize("check", testing.CHECKS, ids=lambda c: c.__name__.removeprefix("check_"))

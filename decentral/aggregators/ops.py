@@ -14,6 +14,7 @@ for one node and ``vmap``ped over nodes by the engine; pure and jittable.
 - means of rows: ``combine_rows``, ``weighted_mean``, ``selection_mean``, ``mix_rows``;
 - the covariance of the rows in K-space: ``usable_rows``, ``centered_gram``,
   ``top_eigenpairs``, ``covariance_spectrum``;
+- loops: ``until_stopped``;
 - clipping: ``clip_factors``, ``clipped_sum``.
 
 Paths: a primitive marked *native* runs a C++ kernel on CPU where the kernels are built
@@ -64,6 +65,7 @@ __all__ = [
     "tie_direction",
     "tie_key",
     "top_eigenpairs",
+    "until_stopped",
     "usable_rows",
     "weighted_mean",
     "window_mean",
@@ -451,6 +453,30 @@ def covariance_spectrum(gram, weights, k: int = 1):
     lengths = jnp.sqrt(values * total)
     projections = (gram @ (scale[:, None] * vectors)) / jnp.where(lengths > 0, lengths, 1.0)[None, :]
     return values, jnp.where((lengths > 0)[None, :], projections, 0.0)
+
+
+# --------------------------------------------------------------------------- loops
+
+
+def until_stopped(steps: int, step, state):
+    """``state = step(state)`` at most ``steps`` (a Python int) times, ending once the
+    state's last entry, a bool ``stopped`` flag, is True; ``state`` is a tuple.
+
+    The loop of an iterative rule whose node decides when it is done (a filter stops
+    after f removals, or when no direction stands out). A while loop: vmapped over
+    nodes it runs as many steps as the slowest node needs, where ``fori_loop`` runs the
+    static bound (the built-in filters measured 1.6x faster at K = 11, f = 2). Portable.
+    """
+
+    def more(carry):
+        done, state = carry
+        return (done < steps) & ~state[-1]
+
+    def once(carry):
+        done, state = carry
+        return done + 1, step(state)
+
+    return jax.lax.while_loop(more, once, (0, state))[1]
 
 
 # --------------------------------------------------------------------------- clipping

@@ -49,6 +49,7 @@ from .ops import (
     inbox_geometry,
     ranks,
     selection_mean,
+    until_stopped,
     usable_rows,
     weighted_mean,
 )
@@ -103,14 +104,14 @@ def filtered_weights(x, mask, f, threshold, score, k: int = 1):
     distances, keys, weights, removed = _start(x, mask)
     dim = x.shape[1]
 
-    def step(_, state):
+    def step(state):
         weights, removed, stopped = state
         found = spectrum(distances, weights, dim, k)
         fires = ~stopped & (removed < f) & (found.values[0] > threshold * found.spread)
         weights = jnp.where(fires & _worst_row(score(found), keys, weights), 0.0, weights)
         return weights, removed + fires.astype(jnp.int32), ~fires
 
-    weights, _, _ = jax.lax.fori_loop(0, (x.shape[0] - 1) // 2, step, (weights, removed, jnp.asarray(False)))
+    weights, _, _ = until_stopped((x.shape[0] - 1) // 2, step, (weights, removed, jnp.asarray(False)))
     return weights
 
 
@@ -204,7 +205,7 @@ class SoftFilter(Rule):
         distances, _, weights, _ = _start(x, mask)
         dim, threshold = x.shape[1], self.threshold
 
-        def step(_, state):
+        def step(state):
             weights, stopped = state
             found = spectrum(distances, weights, dim)
             runs = ~stopped & (count - jnp.sum(weights) < f) & (found.values[0] > threshold * found.spread)
@@ -212,7 +213,7 @@ class SoftFilter(Rule):
             runs = runs & moved
             return jnp.where(runs, updated, weights), ~runs
 
-        weights, _ = jax.lax.fori_loop(0, (x.shape[0] - 1) // 2, step, (weights, jnp.asarray(False)))
+        weights, _ = until_stopped((x.shape[0] - 1) // 2, step, (weights, jnp.asarray(False)))
         return weighted_mean(x, weights)
 
 
@@ -254,7 +255,7 @@ class CAF(Rule):
         distances, _, weights, _ = _start(x, mask)
         dim = x.shape[1]
 
-        def step(_, state):
+        def step(state):
             weights, best, best_value, stopped = state
             runs = ~stopped & (jnp.sum(weights) > count - 2 * f)
             found = spectrum(distances, weights, dim)
@@ -266,7 +267,7 @@ class CAF(Rule):
             return jnp.where(runs, updated, weights), best, best_value, ~runs
 
         start = (weights, weights, jnp.asarray(jnp.inf, x.dtype), jnp.asarray(False))
-        _, best, _, _ = jax.lax.fori_loop(0, x.shape[0] - 1, step, start)
+        _, best, _, _ = until_stopped(x.shape[0] - 1, step, start)
         return weighted_mean(x, best)
 
 
