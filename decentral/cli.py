@@ -144,7 +144,10 @@ def _execute(args, *, jobs: int, rerun: bool) -> int:
     loaded = _load_points(args.file, args.rounds)
     from . import results, runner
 
-    points = runner.unique_points(loaded)
+    try:
+        points = runner.unique_points(loaded)  # their run ids: a plug-in whose module is missing fails here
+    except ValueError as error:
+        raise UsageError(f"{args.file}: {_one_line(error)}") from None
     _use_compilation_cache()
     _validate(args.file, points)
     database = args.db or results.default_path(args.file)

@@ -3,9 +3,10 @@
 Tables:
 
 - ``runs``: one row per sweep point, keyed by ``id``, the SHA-256 of the resolved scenario
-  as canonical JSON and the semantics version (so the same point always has the same id,
-  and a point computed under other semantics is never taken for this one: see
-  :mod:`decentral.semantics`). Columns: ``config`` (the
+  as canonical JSON, the semantics version and the source files of the plug-ins it names
+  (so the same point always has the same id, and a point computed under other semantics
+  or with another version of a plug-in's module is never taken for this one: see
+  :mod:`decentral.semantics` and :func:`plugin_sources`). Columns: ``config`` (the
   scenario as JSON), ``axes`` (the point's sweep values as JSON), ``status``
   (``running``, ``done`` or ``failed``), ``started``/``finished`` (Unix times),
   ``seconds`` (wall time), ``versions`` (package versions and the semantics version as JSON), ``git_commit`` (of the
@@ -51,6 +52,7 @@ import contextlib
 import dataclasses
 import functools
 import hashlib
+import importlib.util
 import json
 import os
 import sqlite3
@@ -174,11 +176,73 @@ def _plain(value):
     raise TypeError(f"cannot store {type(value).__name__} in a results database")
 
 
-def run_id(config: dict, semantics: int = SEMANTICS_VERSION) -> str:
-    """The run's key: SHA-256 of the canonical JSON of its resolved config and the
-    semantics version (16 hex digits)."""
-    text = json.dumps({"config": config, "semantics": semantics}, sort_keys=True, separators=(",", ":"))
+def run_id(config: dict, semantics: int = SEMANTICS_VERSION, plugins: dict | None = None) -> str:
+    """The run's key (16 hex digits): SHA-256 of the canonical JSON of its resolved config,
+    the semantics version and, when it names plug-ins, their sources (``plugins``, as
+    :func:`plugin_sources` gives them). Empty ``plugins`` are left out, so that a config
+    without plug-ins keeps the id it had before plug-in sources counted."""
+    identity = {"config": config, "semantics": semantics}
+    if plugins:
+        identity["plugins"] = plugins
+    text = json.dumps(identity, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def run_id_of(scenario) -> str:
+    """The run id of a scenario: :func:`run_id` of its config and of the sources of the
+    plug-ins it names (read from disk now: an edited plug-in gives its points new ids)."""
+    config = config_of(scenario)
+    return run_id(config, plugins=plugin_sources(config))
+
+
+#: The config keys whose value may name plug-ins (``"package.module:Name"``): a name, a
+#: table with a ``name``, or a list of those (a chain of rules, whose items may be chains).
+PLUGIN_KEYS = (("defense", "aggregator"), ("attack", "name"), ("network", "topology"))
+
+
+def plugin_sources(config: dict) -> dict[str, str]:
+    """``{plug-in path: SHA-256 of its module's file}`` for every plug-in ``config`` names
+    (see :data:`PLUGIN_KEYS`); empty for a config of built-in components only.
+
+    Only the file of the module named by the path counts (``mylab/rules.py`` for
+    ``"mylab.rules:shrunk"``, ``mylab/__init__.py`` for ``"mylab:shrunk"``), not the
+    other modules it imports: editing those does not change a run's id.
+
+    Raises:
+        ValueError: a plug-in whose module cannot be found, naming the config key.
+    """
+    sources = {}
+    for table, key in PLUGIN_KEYS:
+        for path in _plugin_paths(config.get(table, {}).get(key)):
+            sources[path] = _source_hash(path, f"[{table}] {key}")
+    return sources
+
+
+def _plugin_paths(value) -> list[str]:
+    """The plug-in paths (names with a ``:``) in a component's config value."""
+    if isinstance(value, str):
+        return [value] if ":" in value else []
+    if isinstance(value, dict):
+        return _plugin_paths(value.get("name"))
+    if isinstance(value, list):
+        return [path for item in value for path in _plugin_paths(item)]
+    return []
+
+
+def _source_hash(path: str, where: str) -> str:
+    """SHA-256 (hex) of the file of the module of plug-in ``path``, found as ``import``
+    would find it (its parent packages are imported; the module itself is not imported here)."""
+    module = path.partition(":")[0]
+    try:
+        spec = importlib.util.find_spec(module)
+    except (ImportError, ValueError) as error:
+        raise ValueError(f"{where}: cannot find the module of plug-in {path!r}: {error}.") from None
+    if spec is None or not spec.has_location or spec.origin is None:
+        raise ValueError(
+            f"{where}: cannot find the source file of plug-in {path!r}: no module {module!r} with a file on the "
+            "import path (install it, or put its folder on PYTHONPATH)."
+        )
+    return hashlib.sha256(Path(spec.origin).read_bytes()).hexdigest()
 
 
 @functools.lru_cache(maxsize=1)

@@ -58,7 +58,7 @@ def execute(
     if per_node not in store.PER_NODE:
         raise ValueError(f"per_node must be one of {store.PER_NODE}; got {per_node!r}.")
     config = store.config_of(scenario)
-    key = store.run_id(config)
+    key = store.run_id_of(scenario)
     connection = store.connect(path)
     try:
         status = connection.execute("SELECT status FROM runs WHERE id = ?", (key,)).fetchone()
@@ -114,7 +114,7 @@ def unique_points(points) -> list:
     """``points`` without those resolving to the same config as an earlier one (first kept)."""
     unique = {}
     for axes, scenario in points:
-        unique.setdefault(store.run_id(store.config_of(scenario)), (axes, scenario))
+        unique.setdefault(store.run_id_of(scenario), (axes, scenario))
     return list(unique.values())
 
 

@@ -188,7 +188,7 @@ def draw(study: Study, *, quick: bool = False, changes: dict | None = None, out:
 
     out = Path(out) if out is not None else study.output(quick=quick, changes=changes)
     database = study.database(quick=quick, changes=changes)
-    ids = [store.run_id(store.config_of(scenario)) for _, scenario in study.points(quick=quick, changes=changes)]
+    ids = [store.run_id_of(scenario) for _, scenario in study.points(quick=quick, changes=changes)]
     written, skipped = [], []
     for spec in study.figures:
         options = {key: spec[key] for key in FIGURE_KEYS[2:] if key in spec}

@@ -1,12 +1,15 @@
 """The results database: crash safety, resumption, queries, export, and the CLI around it."""
 
+import hashlib
 import json
 import os
+import re
 import signal
 import sqlite3
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -14,7 +17,7 @@ import pytest
 from decentral import engine, results, runner
 from decentral.cli import main
 from decentral.export import export_csv
-from decentral.scenario import scenario_from_dict
+from decentral.scenario import load_scenario, scenario_from_dict
 
 AVERAGING = (
     '[network]\ntopology = "ring"\nparams = { n = 8 }\n'
@@ -46,7 +49,7 @@ def test_a_run_is_stored_once_in_long_form_and_skipped_when_done(tmp_path):
         "run": {"rounds": 4, "eval_every": 2, "repeats": 2},
     })
     outcome = runner.execute(path, scenario, {"run.seed": 0})
-    assert outcome.status == "done" and outcome.id == results.run_id(results.config_of(scenario))
+    assert outcome.status == "done" and outcome.id == results.run_id_of(scenario)
     connection = results.connect(path)
     (run,) = results.runs(connection)
     assert run.axes == {"run.seed": 0} and run.value("network.topology") == "ring"
@@ -342,6 +345,122 @@ def test_runs_of_another_semantics_version_are_kept_but_run_again_with_a_warning
     assert outcome.status == "done" and outcome.id == first.id  # computed again, not skipped
     assert results.semantics_versions(results.connect(path)) == {1: 1, 3: 1}
     assert metric_table(path, old) == metric_table(path, first.id)  # the old run is kept
+
+
+# --------------------------------------------------------------------------- plug-in provenance
+
+SHIFTED_RULE = '''
+import jax.numpy as jnp
+
+SHIFT = {shift}
+
+
+def shifted_mean(x, *, f=0, mask=None, weights=None, key=None):
+    """The plain mean moved by SHIFT in every coordinate (an edit of SHIFT changes results)."""
+    return jnp.mean(x, axis=0) + SHIFT
+'''
+
+
+def _sha256(path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def test_built_in_scenarios_keep_their_run_ids():
+    """Every point of every committed study (and of the quick-start scenario) names no
+    plug-in, so its id is the one computed before plug-in sources counted: the studies'
+    databases and figures keep their runs."""
+    from decentral import study
+
+    experiments = Path(__file__).resolve().parent.parent / "experiments"
+    points = load_scenario(experiments / "quickstart.toml").points()
+    for folder in sorted(experiments.glob("*/study.toml")):
+        loaded = study.load(folder.parent)
+        points += loaded.points() + loaded.points(quick=True)
+    assert len(points) > 100
+    for _, scenario in points:
+        config = results.config_of(scenario)
+        assert results.plugin_sources(config) == {}
+        assert results.run_id_of(scenario) == results.run_id(config)
+    assert results.run_id({"run": {"seed": 0}}, plugins={}) == "f8ea43382889923f"  # the pin above
+
+
+def test_plugin_sources_hash_the_file_of_each_plug_in_module(tmp_path, monkeypatch):
+    """Paths in a rule name, a table, a chain (nested too), an attack table and a topology;
+    a package's path hashes its ``__init__.py``, a submodule's its own file."""
+    (tmp_path / "provenance_rules.py").write_text("def rule(x): ...\n")
+    package = tmp_path / "provenance_package"
+    package.mkdir()
+    (package / "__init__.py").write_text("def attack(): ...\n")
+    (package / "graphs.py").write_text("def wheel(n): ...\n")
+    monkeypatch.syspath_prepend(tmp_path)
+    config = {
+        "defense": {"aggregator": ["nnm", [{"name": "provenance_rules:rule", "q": 1}], "provenance_rules:other"]},
+        "attack": {"name": {"name": "provenance_package:attack"}},
+        "network": {"topology": "provenance_package.graphs:wheel"},
+        "model": {"name": "logistic"},
+    }
+    assert results.plugin_sources(config) == {
+        "provenance_rules:rule": _sha256(tmp_path / "provenance_rules.py"),
+        "provenance_rules:other": _sha256(tmp_path / "provenance_rules.py"),
+        "provenance_package:attack": _sha256(package / "__init__.py"),
+        "provenance_package.graphs:wheel": _sha256(package / "graphs.py"),
+    }
+    assert results.plugin_sources({"defense": {"aggregator": "krum"}, "attack": {"name": "alie"}}) == {}
+
+
+@pytest.mark.parametrize(("config", "message"), [
+    ({"defense": {"aggregator": ["nnm", "provenance_no_such_module:rule"]}},
+     "[defense] aggregator: cannot find the source file of plug-in 'provenance_no_such_module:rule'"),
+    ({"network": {"topology": "provenance_no_such_package.graphs:wheel"}},
+     "[network] topology: cannot find the module of plug-in 'provenance_no_such_package.graphs:wheel': "
+     "No module named 'provenance_no_such_package'"),
+])
+def test_a_plug_in_whose_module_is_missing_is_an_error_naming_the_key(config, message):
+    with pytest.raises(ValueError, match=re.escape(message)):
+        results.plugin_sources(config)
+
+
+def test_decentral_run_of_a_missing_plug_in_module_is_a_usage_error(tmp_path, capsys):
+    scenario = tmp_path / "missing.toml"
+    scenario.write_text(AVERAGING + '[attack]\nname = "provenance_no_such_module:attack"\n')
+    assert main(["run", str(scenario)]) == 2
+    assert "[attack] name: cannot find the source file of plug-in 'provenance_no_such_module:attack'" in capsys.readouterr().err
+    assert not (tmp_path / "results.sqlite").exists()
+
+
+def test_editing_a_plug_in_reruns_its_points_and_keeps_the_old_results(tmp_path, monkeypatch):
+    """``decentral run`` as a subprocess each time, so each run imports the module as it
+    is on disk: an edited plug-in's point runs again (not skipped as done) under a new id,
+    and the old source's run stays beside it."""
+    rule = tmp_path / "provenance_shifted.py"
+    rule.write_text(SHIFTED_RULE.format(shift=0.0))
+    monkeypatch.syspath_prepend(tmp_path)
+    scenario = tmp_path / "shifted.toml"
+    scenario.write_text(AVERAGING + '[defense]\naggregator = "provenance_shifted:shifted_mean"\n')
+    env = {**os.environ, "JAX_PLATFORMS": "cpu", "PYTHONDONTWRITEBYTECODE": "1",
+           "PYTHONPATH": os.pathsep.join([str(tmp_path), os.environ.get("PYTHONPATH", "")])}
+
+    def run() -> str:
+        done = subprocess.run([sys.executable, "-m", "decentral.cli", "run", str(scenario)], env=env,
+                              capture_output=True, text=True, timeout=300)
+        assert done.returncode == 0, done.stderr
+        return done.stderr.splitlines()[-1]
+
+    ((_, point),) = load_scenario(scenario).points()
+    old = results.run_id_of(point)
+    assert run() == "[1/1] (single run): done"
+    rule.write_text(SHIFTED_RULE.format(shift=2.5))
+    new = results.run_id_of(point)
+    assert new != old
+    assert new == results.run_id(results.config_of(point), plugins={"provenance_shifted:shifted_mean": _sha256(rule)})
+    assert run() == "[1/1] (single run): done"  # not skipped: the plug-in changed
+    assert run() == "[1/1] (single run): skipped"
+    connection = results.connect(tmp_path / "results.sqlite")
+    stored = {stored_run.id: stored_run for stored_run in results.runs(connection)}
+    assert sorted(stored) == sorted([old, new]) and stored[old].config == stored[new].config
+    _, drift_before = results.series(connection, old, "drift", "value")
+    _, drift_after = results.series(connection, new, "drift", "value")
+    assert np.all(drift_before[-1] < 1e-4) and np.all(drift_after[-1] > 1.0)  # each ran its own source
 
 
 # --------------------------------------------------------------------------- diagnostics, divergence

@@ -310,7 +310,7 @@ def test_reproduce_quick_runs_a_study_and_draws_its_figures(tmp_path, capsys, mo
     with sqlite3.connect(folder / "quick" / "results.sqlite") as connection:
         stored = {key for (key,) in connection.execute("SELECT id FROM runs")}
     assert len(drawn) == 5 and all(ids == drawn[0] for ids in drawn) and set(drawn[0]) == stored
-    assert [results.run_id(results.config_of(scenario)) for _, scenario in loaded.points(quick=True)] == drawn[0]
+    assert [results.run_id_of(scenario) for _, scenario in loaded.points(quick=True)] == drawn[0]
 
 
 def test_reproduce_set_changes_every_point_into_a_variant_folder(tmp_path, capsys):
