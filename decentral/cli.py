@@ -386,6 +386,45 @@ def _bench(args) -> int:
     return 0
 
 
+def _int_list(option: str, text: str, minimum: int) -> list[int]:
+    """``"1,2,4"`` -> ``[1, 2, 4]``; a usage error names ``option`` for anything else."""
+    try:
+        values = [int(item) for item in text.split(",") if item.strip()]
+    except ValueError:
+        raise UsageError(f"decentral robustness: {option} {text!r} must be comma-separated integers, e.g. {option} 1,2") from None
+    if not values or min(values) < minimum:
+        raise UsageError(f"decentral robustness: {option} {text!r} must list integers >= {minimum}")
+    return values
+
+
+def _robustness(args) -> int:
+    rules = _rule_names(args.rules)
+    _check_rules(rules)
+    fs = _int_list("--f", args.f, 0)
+    dims = _int_list("--dims", args.dims, 1)
+    _at_least("decentral robustness", 2, inbox=args.inbox)
+    _at_least("decentral robustness", 1, trials=args.trials)
+    names = None if args.attacks is None else [name.strip() for name in args.attacks.split(",") if name.strip()]
+    _use_compilation_cache()
+    from . import robustness
+
+    try:
+        names = robustness.applicable_attacks(names)
+        for config in rules:  # every (rule, f) is checked before anything compiles
+            for f in fs:
+                robustness.check_setting(config, inbox=args.inbox, f=f, distribution=args.distribution)
+    except ValueError as error:
+        raise UsageError(f"decentral robustness: {error}") from None
+    results = [
+        robustness.empirical_kappa(config, inbox=args.inbox, f=f, dim=dim, distribution=args.distribution, attack_names=names, trials=args.trials, seed=args.seed)
+        for config in rules
+        for f in fs
+        for dim in dims
+    ]
+    print(robustness.format_table(results, by_attack=args.by_attack))
+    return 0
+
+
 def _list(args) -> int:
     what = args.what
     if what in ("rules", "all"):
@@ -526,6 +565,18 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--block", type=int, default=0, help="nodes per block (default: all at once)")
     bench.add_argument("--repeats", type=int, default=3)
     bench.set_defaults(run=_bench)
+
+    robust = commands.add_parser("robustness", help="empirical (f, kappa)-robustness of rules under every attack")
+    robust.add_argument("--rules", required=True, help="comma-separated rules, '+' for chains (e.g. trimmed_mean,filter)")
+    robust.add_argument("--inbox", type=int, default=11, help="rows per inbox (K), the receiver's own included")
+    robust.add_argument("--f", default="1,2", help="comma-separated numbers of Byzantine rows")
+    robust.add_argument("--dims", default="10,100,1000", help="comma-separated dimensions d")
+    robust.add_argument("--attacks", help="comma-separated attacks (default: every attack that writes messages)")
+    robust.add_argument("--distribution", default="gaussian", choices=["gaussian", "heavy_tailed", "clustered"], help="the honest rows")
+    robust.add_argument("--trials", type=int, default=32, help="honest draws per setting; kappa is the largest ratio")
+    robust.add_argument("--seed", type=int, default=0)
+    robust.add_argument("--by-attack", action="store_true", help="one column per attack")
+    robust.set_defaults(run=_robustness)
 
     listing = commands.add_parser("list", help="list rules, attacks, topologies, placements or datasets, one line each")
     listing.add_argument(
