@@ -16,6 +16,7 @@ import warnings
 from pathlib import Path
 
 from . import catalogue
+from .compilation_cache import use_compilation_cache as _use_compilation_cache
 from ._hints import did_you_mean
 
 
@@ -386,41 +387,19 @@ def _bench(args) -> int:
     return 0
 
 
-def _int_list(option: str, text: str, minimum: int) -> list[int]:
-    """``"1,2,4"`` -> ``[1, 2, 4]``; a usage error names ``option`` for anything else."""
-    try:
-        values = [int(item) for item in text.split(",") if item.strip()]
-    except ValueError:
-        raise UsageError(f"decentral robustness: {option} {text!r} must be comma-separated integers, e.g. {option} 1,2") from None
-    if not values or min(values) < minimum:
-        raise UsageError(f"decentral robustness: {option} {text!r} must list integers >= {minimum}")
-    return values
-
-
 def _robustness(args) -> int:
     rules = _rule_names(args.rules)
     _check_rules(rules)
-    fs = _int_list("--f", args.f, 0)
-    dims = _int_list("--dims", args.dims, 1)
-    _at_least("decentral robustness", 2, inbox=args.inbox)
-    _at_least("decentral robustness", 1, trials=args.trials)
-    names = None if args.attacks is None else [name.strip() for name in args.attacks.split(",") if name.strip()]
     _use_compilation_cache()
     from . import robustness
 
     try:
-        names = robustness.applicable_attacks(names)
-        for config in rules:  # every (rule, f) is checked before anything compiles
-            for f in fs:
-                robustness.check_setting(config, inbox=args.inbox, f=f, distribution=args.distribution)
+        results = robustness.measure(
+            rules, inbox=args.inbox, fs=args.f, dims=args.dims, attack_names=args.attacks,
+            distribution=args.distribution, trials=args.trials, seed=args.seed,
+        )  # fmt: skip
     except ValueError as error:
         raise UsageError(f"decentral robustness: {error}") from None
-    results = [
-        robustness.empirical_kappa(config, inbox=args.inbox, f=f, dim=dim, distribution=args.distribution, attack_names=names, trials=args.trials, seed=args.seed)
-        for config in rules
-        for f in fs
-        for dim in dims
-    ]
     print(robustness.format_table(results, by_attack=args.by_attack))
     return 0
 
@@ -584,31 +563,6 @@ def build_parser() -> argparse.ArgumentParser:
     )
     listing.set_defaults(run=_list)
     return parser
-
-
-def compilation_cache_dir() -> str | None:
-    """Where the CLI keeps JAX's persistent compilation cache: ``$DECENTRAL_COMPILATION_CACHE``
-    (``off`` disables it), else ``$XDG_CACHE_HOME/decentral/jax`` (``~/.cache/decentral/jax``).
-
-    A second run of the same program loads its compiled code instead of compiling again
-    (the quickstart: about 17 s, then about 9 s). JAX keys the entries by the program and
-    the JAX/XLA versions, so a stale entry is never used."""
-    configured = os.environ.get("DECENTRAL_COMPILATION_CACHE")
-    if configured is not None:
-        return None if configured.strip().lower() in ("", "off", "0", "none") else configured
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return os.path.join(base, "decentral", "jax")
-
-
-def _use_compilation_cache() -> None:
-    """Point JAX at :func:`compilation_cache_dir`; the commands that compile call it first."""
-    path = compilation_cache_dir()
-    if path is None:
-        return
-    import jax
-
-    jax.config.update("jax_compilation_cache_dir", path)
-    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.5)
 
 
 def _show_warning(message, category, filename, lineno, file=None, line=None):

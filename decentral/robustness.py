@@ -157,6 +157,39 @@ def empirical_kappa(rule, *, inbox: int, f: int, dim: int, distribution: str = "
     return Kappa(label, inbox, f, dim, distribution, trials, {name: float(row.max()) for name, row in zip(names, ratios)})
 
 
+def _integers(what: str, values, minimum: int) -> list[int]:
+    """``values`` (a list, or a comma-separated string "1,2") as ints >= ``minimum``."""
+    if isinstance(values, str):
+        try:
+            values = [int(item) for item in values.split(",") if item.strip()]
+        except ValueError:
+            raise ValueError(f"{what} {values!r} must be comma-separated integers, e.g. 1,2") from None
+    if not values or min(values) < minimum:
+        raise ValueError(f"{what} {values!r} must list integers >= {minimum}")
+    return list(values)
+
+
+def measure(rules, *, inbox: int, fs, dims, attack_names=None, distribution="gaussian", trials=32, seed=0) -> list[Kappa]:
+    """:func:`empirical_kappa` for every rule, f and d (in that order), every setting
+    checked before the first compiles. ``fs``, ``dims`` and ``attack_names`` may be lists
+    or comma-separated strings (as the command line gives them)."""
+    fs, dims = _integers("f", fs, 0), _integers("dims", dims, 1)
+    if inbox < 2 or trials < 1:
+        raise ValueError(f"the inbox needs >= 2 rows and trials >= 1; got inbox={inbox}, trials={trials}")
+    if isinstance(attack_names, str):
+        attack_names = [name.strip() for name in attack_names.split(",") if name.strip()]
+    names = applicable_attacks(attack_names)
+    for rule in rules:
+        for f in fs:
+            check_setting(rule, inbox=inbox, f=f, distribution=distribution)
+    return [
+        empirical_kappa(rule, inbox=inbox, f=f, dim=dim, distribution=distribution, attack_names=names, trials=trials, seed=seed)
+        for rule in rules
+        for f in fs
+        for dim in dims
+    ]
+
+
 def _cell(value: float) -> str:
     return "inf" if not math.isfinite(value) else f"{value:.3g}"
 

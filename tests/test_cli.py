@@ -216,7 +216,7 @@ def test_out_of_range_options_are_usage_errors(argv, message, capsys):
 
 
 def test_compilation_cache_location(monkeypatch, tmp_path):
-    from decentral.cli import compilation_cache_dir
+    from decentral.compilation_cache import compilation_cache_dir
 
     monkeypatch.setenv("DECENTRAL_COMPILATION_CACHE", "off")
     assert compilation_cache_dir() is None

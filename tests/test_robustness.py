@@ -83,7 +83,7 @@ def test_the_command_prints_one_row_per_rule_f_and_dimension(capsys):
         (["--rules", "mean", "--inbox", "5", "--f", "5"], "error: decentral robustness: f=5 Byzantine rows need 0 <= f < inbox=5"),
         (["--rules", "trimmed_mean", "--inbox", "5", "--f", "3"], "error: decentral robustness: trimmed_mean with f=3 needs an inbox of at least 7"),
         (["--rules", "krum", "--inbox", "7", "--f", "3"], "error: decentral robustness: krum with f=3 needs an inbox of at least 9"),
-        (["--rules", "mean", "--dims", "ten"], "error: decentral robustness: --dims 'ten' must be comma-separated integers"),
+        (["--rules", "mean", "--dims", "ten"], "error: decentral robustness: dims 'ten' must be comma-separated integers"),
     ],
 )
 def test_bad_settings_are_one_line_usage_errors(capsys, argv, start):
