@@ -181,8 +181,8 @@ def test_uses_key_hands_a_randomized_rule_its_key(scratch_registry):
     [
         (
             {"robustness": "strong"}, ValueError,
-            "register('claimed'): unknown robustness claim 'strong'. Allowed: 'none', 'coordinatewise', 'selection', "
-            "'geometric_median', 'bounded' (their meaning: decentral.aggregators.ROBUSTNESS_CLAIMS).",
+            "register('claimed'): unknown robustness claim 'strong'. Allowed: 'none', 'coordinatewise', 'coordinatewise_widened', "
+            "'selection', 'near_honest', 'geometric_median', 'bounded' (their meaning: decentral.aggregators.ROBUSTNESS_CLAIMS).",
         ),
         ({"robustness": "coordinatwise"}, ValueError, "unknown robustness claim 'coordinatwise'. Did you mean 'coordinatewise'? Allowed: "),
         ({"tolerates_nonfinite": "yes"}, ValueError, "register('claimed'): tolerates_nonfinite must be True or False, got 'yes'."),
@@ -198,7 +198,9 @@ def test_register_rejects_unknown_claim_values(scratch_registry, claims, error, 
 
 
 def test_the_allowed_robustness_claims_are_those_check_rule_knows():
-    assert tuple(agg.ROBUSTNESS_CLAIMS) == ("none", "coordinatewise", "selection", "geometric_median", "bounded")
+    assert tuple(agg.ROBUSTNESS_CLAIMS) == (
+        "none", "coordinatewise", "coordinatewise_widened", "selection", "near_honest", "geometric_median", "bounded",
+    )  # fmt: skip
     assert {cls.robustness for cls in agg.AGGREGATORS.values()} <= set(agg.ROBUSTNESS_CLAIMS)
     spec = agg.resolve("median")
     object.__setattr__(spec, "robustness", "strong")

@@ -25,14 +25,22 @@ from ._checks import check_requirement, prepare
 _CHECKS = FieldChecks("hyperparameter")
 
 #: The robustness a rule may claim (its ``robustness``), and what the contract suite's
-#: breakdown test (``decentral.testing.check_breakdown``) then asks of its output when f
-#: Byzantine rows hold +-1e6.
+#: breakdown test (``decentral.testing.check_breakdown``) then asks of its output against
+#: f Byzantine rows, far away, inside the honest range, on its edge or crafted against a
+#: claim (h_i: the honest rows, x_0 = h_0 the own vector, K the valid rows). The claims
+#: are not a ladder: a coordinate-wise range says nothing of a distance to x_0, and the
+#: other way round.
 ROBUSTNESS_CLAIMS: dict[str, str] = {
     "none": "no claim: the breakdown test is skipped",
     "coordinatewise": "each output coordinate within the honest rows' range of that coordinate",
-    "selection": "an honest row or an average of honest rows (tested as: within the honest coordinate range)",
+    "coordinatewise_widened": "each output coordinate within the honest rows' range of that coordinate widened by its width "
+    "on each side, [2 low - high, 2 high - low]",
+    "selection": "an honest row or an average of honest rows, a convex combination of them (tested as: within the honest "
+    "coordinate range, which holds them)",
+    "near_honest": "an average of valid rows near the honest ones: within sqrt(K) * D of the honest rows' convex hull, D "
+    "their diameter (tested as: of their coordinate range, which holds the hull)",
     "geometric_median": "within Minsker's bound (1 - a) / sqrt(1 - 2a) * max_i |h_i - mean| of the honest mean, a = f / K",
-    "bounded": "at most 2 * max_i |h_i - x_0| + 1 from the own vector x_0 (h_i: the honest rows)",
+    "bounded": "at most 2 * max_i |h_i - x_0| + 1 from the own vector x_0",
 }
 
 #: The claims stated by True or False (class attributes of :class:`Rule`, keywords of :func:`register`).
@@ -64,6 +72,9 @@ class Rule:
     robustness: ClassVar[str] = "none"
     #: Byzantine rows holding +-1e30, +-inf or NaN leave the output finite.
     tolerates_nonfinite: ClassVar[bool] = True
+    #: Pre-aggregators: every valid row it returns but at most f is an honest row or an
+    #: average of honest rows, so a rule after it keeps its robustness claim (in a chain).
+    keeps_honest_rows: ClassVar[bool] = False
 
     def __post_init__(self):
         _CHECKS.validate(self)
@@ -153,7 +164,8 @@ class Chain(Rule):
     def label(self) -> str:
         return "+".join(step.name for step in self.steps)
 
-    # Claims of a chain: those every step makes; robustness is the final rule's.
+    # Claims of a chain: those every step makes; robustness is the final rule's where the
+    # pre-aggregators keep the honest rows honest, else none.
     @property
     def uses_key(self):  # type: ignore[override]
         return any(step.uses_key for step in self.steps)
@@ -172,7 +184,12 @@ class Chain(Rule):
 
     @property
     def robustness(self):  # type: ignore[override]
-        return self.steps[-1].robustness
+        """The final rule's claim if every pre-aggregator keeps honest rows (bucketing):
+        the claim is about the rows the rule receives, and a pre-aggregator that mixes
+        Byzantine rows into honest ones (nnm) or moves honest rows (clip, arc) makes
+        them other rows than the honest ones; then "none"."""
+        *pre, last = self.steps
+        return last.robustness if all(step.keeps_honest_rows for step in pre) else "none"
 
     def with_largest_f(self, f: int) -> Rule:
         return dataclasses.replace(self, steps=tuple(step.with_largest_f(f) for step in self.steps))

@@ -124,6 +124,12 @@ class Meamed(Rule):
 
     At exactly equal distance from the median the lower value is kept first.
 
+    Byzantine values just beyond the honest range are among those closest to the median,
+    so the output may leave the honest range: honest 0, 0, 0, 1 and Byzantine 1.7, 1.8,
+    1.9 give 1.6 (f=3). It stays within the range widened by f/(count-f) of its width on
+    each side: the median lies in the honest range, every value kept is no farther from
+    it than the farthest honest value, and at most f of the count-f kept are Byzantine.
+
     Tolerates:
         up to f rows holding +-inf, NaN (sorted as +inf) or huge values.
 
@@ -142,7 +148,7 @@ class Meamed(Rule):
 
     name: ClassVar[str] = "meamed"
     min_count = staticmethod(two_f_plus_one)
-    robustness: ClassVar[str] = "coordinatewise"
+    robustness: ClassVar[str] = "coordinatewise_widened"
 
     def apply(self, x, *, f, mask, weights, key, count):
         del weights, key
@@ -156,6 +162,10 @@ class Phocas(Rule):
     """Phocas: per coordinate, average the count-f values closest to the f-trimmed mean.
 
     At exactly equal distance the lower value is kept first.
+
+    As :func:`meamed`, the output may leave the honest range (the same inbox gives 1.6),
+    and stays within it widened by f/(count-f) of its width on each side: the trimmed
+    mean lies within the honest range, like the median.
 
     Tolerates:
         up to f rows holding +-inf, NaN (sorted as +inf) or huge values.
@@ -173,7 +183,7 @@ class Phocas(Rule):
 
     name: ClassVar[str] = "phocas"
     min_count = staticmethod(two_f_plus_one)
-    robustness: ClassVar[str] = "coordinatewise"
+    robustness: ClassVar[str] = "coordinatewise_widened"
 
     def apply(self, x, *, f, mask, weights, key, count):
         del weights, key

@@ -167,6 +167,7 @@ class Bucketing(Rule):
     uses_key: ClassVar[bool] = True
     order_invariant: ClassVar[bool] = False  # a random grouping: invariant in distribution only
     tolerates_nonfinite: ClassVar[bool] = False  # a group holding a non-finite row is NaN
+    keeps_honest_rows: ClassVar[bool] = True  # row 0 kept; at most f groups hold a Byzantine row
 
     def output_count(self, count: int) -> int:
         return 1 + -(-(count - 1) // self.size)

@@ -59,6 +59,12 @@ class Krum(Rule):
     best-scored row; equal scores are broken by value (``tie_key``). Non-finite rows are
     infinitely far from every other row, so they are never chosen while honest rows remain.
 
+    The row chosen may be a Byzantine one close to the honest rows, outside their
+    coordinate range (rows (0, 0), (1, 0), (0, 1), (1, 1) and a Byzantine (0.5, 1.05)
+    give the latter, f=1). Its score is at most an honest row's, at most k D^2 (D: the
+    honest rows' diameter), and at least k - f + 1 of its k neighbours are honest: it is
+    within sqrt(k / (k - f + 1)) D <= sqrt(count) D of an honest row.
+
     Tolerates:
         up to f non-finite rows (including rows whose squared norm overflows float32).
 
@@ -76,7 +82,7 @@ class Krum(Rule):
     variant: str = hyperparameter("paper", static=True, choices=("paper", "byzfl"))
     name: ClassVar[str] = "krum"
     min_count = staticmethod(two_f_plus_three)
-    robustness: ClassVar[str] = "selection"
+    robustness: ClassVar[str] = "near_honest"
 
     def apply(self, x, *, f, mask, weights, key, count):
         del weights, key
@@ -90,6 +96,11 @@ class MultiKrum(Rule):
     """Multi-Krum: the average of the m best Krum-scored rows (default m = count - f).
 
     Scores as :func:`krum`. At run time m is capped at the valid count.
+
+    For m <= count - f every row averaged has a score at most the largest honest one, so
+    each is within sqrt(k / (k - f + 1)) D of an honest row, as for :func:`krum`, and the
+    output within that of the honest rows' hull; Byzantine rows among them may take it out
+    of the honest coordinate range. A larger m averages Byzantine rows whatever they hold.
 
     Tolerates:
         up to f non-finite rows.
@@ -108,7 +119,7 @@ class MultiKrum(Rule):
     variant: str = hyperparameter("paper", static=True, choices=("paper", "byzfl"))
     name: ClassVar[str] = "multi_krum"
     min_count = staticmethod(two_f_plus_three)
-    robustness: ClassVar[str] = "selection"
+    robustness: ClassVar[str] = "near_honest"
 
     def apply(self, x, *, f, mask, weights, key, count):
         del weights, key
@@ -158,6 +169,12 @@ class Bulyan(Rule):
     gives k < 1) it uses k = 1 nearest neighbour. Scores are recomputed on the remaining
     rows at every step.
 
+    Byzantine rows that Krum selects may bring values just beyond the honest range among
+    the beta closest to the median, so the output may leave the honest range; it stays
+    within the range widened by its width on each side: the median of the selected values
+    lies in the honest range, and every value kept is no farther from it than the
+    farthest selected honest value.
+
     Tolerates:
         up to f non-finite rows.
 
@@ -174,7 +191,7 @@ class Bulyan(Rule):
 
     name: ClassVar[str] = "bulyan"
     min_count = staticmethod(four_f_plus_three)
-    robustness: ClassVar[str] = "coordinatewise"
+    robustness: ClassVar[str] = "coordinatewise_widened"
 
     def apply(self, x, *, f, mask, weights, key, count):
         del weights, key
@@ -216,6 +233,11 @@ class MDA(Rule):
     to the run's largest f; left None, it is f when f is concrete, else the largest f the
     inbox admits. Equal diameters are broken by the sum of pairwise squared distances.
 
+    The rows kept may include Byzantine ones within the honest rows' diameter D of them
+    (honest 0 and 1, Byzantine 1.5: the mean of 1 and 1.5, f=1): the subset's diameter is
+    at most D and it holds an honest row, so the output is within f / (count - f) * D of
+    the honest rows' hull, not necessarily in their coordinate range.
+
     Tolerates:
         up to f non-finite rows.
 
@@ -235,7 +257,7 @@ class MDA(Rule):
     max_f: int | None = hyperparameter(None, static=True, optional=True, minimum=0)
     name: ClassVar[str] = "mda"
     min_count = staticmethod(two_f_plus_one)
-    robustness: ClassVar[str] = "selection"
+    robustness: ClassVar[str] = "near_honest"
 
     def check(self, inbox_size: int, f: int, *, node: int | None = None) -> None:
         super().check(inbox_size, f, node=node)
@@ -266,7 +288,9 @@ class MDAGreedy(Rule):
     included); return the mean of the ball with the smallest diameter. Guarantee: if S* is
     the optimal subset of diameter D*, the ball around any i in S* has radius <= D*, so the
     returned subset has diameter <= 2 D* <= 2 x (diameter of any count-f honest rows).
-    Cost O(K^2 d + K^3).
+    It holds an honest row, so the output is within 2 f / (count - f) * D of the honest
+    rows' hull (D: their diameter); as for :func:`mda`, not necessarily in their
+    coordinate range. Cost O(K^2 d + K^3).
 
     Tolerates:
         up to f non-finite rows.
@@ -280,7 +304,7 @@ class MDAGreedy(Rule):
 
     name: ClassVar[str] = "mda_greedy"
     min_count = staticmethod(two_f_plus_one)
-    robustness: ClassVar[str] = "selection"
+    robustness: ClassVar[str] = "near_honest"
 
     def apply(self, x, *, f, mask, weights, key, count):
         del weights, key
