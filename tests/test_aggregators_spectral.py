@@ -197,3 +197,18 @@ def test_the_engine_binds_subset_rules_to_the_runs_largest_f():
         }
     )
     assert engine.build(scenario).rule.steps[-1].max_f == 2
+
+
+def test_an_exact_tie_in_scores_is_decided_by_value_not_by_row_order():
+    """Three valid rows whose projections on the top eigenvector tie exactly (rows 0 and
+    4: 5.5 each in float64); float32 rounding alone would decide by the rows' order."""
+    x = np.array([[-1, -1, 1], [1e6] * 3, [1e6] * 3, [0, 3, 3], [2, 2, -1]], np.float32)
+    mask = np.array([True, False, False, True, True])
+    perm = np.array([0, 1, 2, 4, 3])
+    call = jax.jit(lambda spec, x, f, mask, key: spec(x, f=f, mask=mask, key=key))  # f traced, as in the engine
+    for name in ("dnc", "filter", "que"):
+        spec = agg.resolve(name)
+        key = jax.random.key(0) if spec.uses_key else None
+        base = call(spec, x, 1, mask, key)
+        np.testing.assert_array_equal(call(spec, x[perm], 1, mask[perm], key), base, err_msg=name)
+        np.testing.assert_array_equal(spec(x[perm], f=1, mask=mask[perm], key=key), base, err_msg=name)

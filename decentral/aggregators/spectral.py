@@ -21,8 +21,10 @@ Shared conventions:
   n >> d) would always fire; this one is relative to the inbox itself, and it fires at
   any rank (a spread of trace / r could never be exceeded twice at r <= 2, as in a ring's
   3-row inboxes). With r <= 1 it fires whenever the rows differ;
-- the row removed first is the one with the largest score; equal scores by the larger
-  tie key (``ops.tie_key``), then the lower index;
+- the row removed first is the one with the largest score; scores within
+  ``SCORE_TIE`` (1e-5) of the largest count as equal, and are broken by the larger tie
+  key (``ops.tie_key``), then the lower index, so that an exact tie computed in float32
+  is not decided by rounding (which depends on the rows' order);
 - every rule needs count >= 2f + 1 and returns ``x[0]`` below it.
 
 Claims: order-invariant, translation-equivariant, tolerant of non-finite Byzantine rows.
@@ -76,10 +78,25 @@ def spectrum(distances, weights, dim: int, k: int = 1) -> Spectrum:
     return Spectrum(values, projections, norms, spread)
 
 
+#: Scores within this fraction of the largest one count as tied, and ties are broken by
+#: value (``ops.tie_key``): an exact tie (a symmetric inbox) computed with float32
+#: rounding must not be decided by the rounding, which depends on the rows' order.
+SCORE_TIE = 1e-5
+
+
+def tied_scores(scores, alive):
+    """``scores`` snapped to a grid of ``SCORE_TIE`` times the largest finite one among
+    the ``alive`` rows, so that rounding noise cannot split a tie."""
+    top = jnp.max(jnp.where(alive & jnp.isfinite(scores), jnp.abs(scores), 0.0))
+    step = top * SCORE_TIE
+    return jnp.where(step > 0, jnp.round(scores / jnp.where(step > 0, step, 1.0)) * step, scores)
+
+
 def _worst_row(scores, keys, weights):
-    """One-hot bool[K] of the weighted row with the largest score (ties: larger key, then lower index)."""
+    """One-hot bool[K] of the weighted row with the largest score (ties within
+    ``SCORE_TIE``: larger key, then lower index)."""
     alive = weights > 0
-    scores = jnp.where(alive & jnp.isfinite(scores), scores, -jnp.inf)
+    scores = jnp.where(alive & jnp.isfinite(scores), tied_scores(scores, alive), -jnp.inf)
     return (ranks(-scores, -keys, alive) == 0) & alive
 
 
@@ -118,15 +135,15 @@ def filtered_weights(x, mask, f, threshold, score, k: int = 1):
 def down_weight(weights, scores):
     """``c_i (1 - tau_i / tau_max)`` over the weighted rows, and whether ``tau_max > 0``.
 
-    Rows at ``tau_max`` get exactly 0, and no weight goes negative: XLA may divide by
-    multiplying with a reciprocal, and a removed outlier left at weight 1e-8 would
-    become the next ``tau_max`` and stall the filter.
+    Rows at ``tau_max`` (within ``SCORE_TIE``) get exactly 0, and no weight goes
+    negative: XLA may divide by multiplying with a reciprocal, and a removed outlier left
+    at weight 1e-8 would become the next ``tau_max`` and stall the filter.
     """
     alive = weights > 0
     top = jnp.max(jnp.where(alive, scores, 0.0))
     moved = top > 0
     scaled = weights * jnp.maximum(1.0 - scores / jnp.where(moved, top, 1.0), 0.0)
-    updated = jnp.where(alive & (scores < top), scaled, 0.0)
+    updated = jnp.where(alive & (scores < top * (1.0 - SCORE_TIE)), scaled, 0.0)
     return jnp.where(moved, updated, weights), moved
 
 
@@ -337,7 +354,7 @@ def _dnc_good_rows(x, mask, usable, f, fraction):
     geometry = inbox_geometry(x, mask)
     usable = usable & usable_rows(geometry, mask)
     found = spectrum(geometry.distances, usable.astype(x.dtype), x.shape[1])
-    scores = jnp.where(usable, _projection_scores(found), jnp.inf)
+    scores = jnp.where(usable, tied_scores(_projection_scores(found), usable), jnp.inf)
     keep = jnp.sum(mask, dtype=jnp.int32) - jnp.ceil(fraction * f).astype(jnp.int32)
     return (ranks(scores, geometry.keys, usable) < keep) & usable
 
