@@ -12,6 +12,7 @@ the largest f the inbox admits.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import itertools
 import math
@@ -68,3 +69,16 @@ def kept_subsets(mask, f, largest_f: int):
     removed = jnp.asarray(removal_table(mask.shape[0], largest_f))
     allowed = jnp.all(~removed | mask[None, :], axis=1) & (jnp.sum(removed, axis=1) == f)
     return mask[None, :] & ~removed, allowed
+
+
+class SubsetSearch:
+    """What the exact subset rules (``mda``, ``smea``) share beside their ``max_f`` field:
+    the subset limit checked with the requirement, and the binding to the run's largest f.
+    Listed before ``Rule`` among the bases."""
+
+    def check(self, inbox_size: int, f: int, *, node: int | None = None) -> None:
+        super().check(inbox_size, f, node=node)
+        check_removals(self.name, inbox_size, f if self.max_f is None else max(self.max_f, f))
+
+    def with_largest_f(self, f: int):
+        return self if self.max_f is not None else dataclasses.replace(self, max_f=f)

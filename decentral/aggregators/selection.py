@@ -11,7 +11,6 @@ infinitely far from everything, so they are chosen last.
 
 from __future__ import annotations
 
-import dataclasses
 from typing import ClassVar
 
 import jax
@@ -21,7 +20,7 @@ from ._checks import four_f_plus_three, two_f_plus_one, two_f_plus_three
 from ._public import public_function
 from ._rows import closest_window_start, coordinate_median, sorted_valid, window_mean
 from ._spec import Rule, hyperparameter, rule_spec
-from ._subsets import check_removals, kept_subsets, search_bound
+from ._subsets import SubsetSearch, kept_subsets, search_bound
 from .ops import distances_and_keys, inbox_geometry, nearest_sets, norms_and_keys, ranks, selection_mean, smallest_k_sum
 
 # =========================================================================== Krum family
@@ -223,7 +222,7 @@ def _first_best(*criteria):
 
 
 @rule_spec
-class MDA(Rule):
+class MDA(SubsetSearch, Rule):
     """Minimum-diameter averaging: the mean of the count-f rows with the smallest diameter.
 
     Exact: searches every way to remove f of the valid rows (``_subsets``: the
@@ -258,13 +257,6 @@ class MDA(Rule):
     name: ClassVar[str] = "mda"
     min_count = staticmethod(two_f_plus_one)
     robustness: ClassVar[str] = "near_honest"
-
-    def check(self, inbox_size: int, f: int, *, node: int | None = None) -> None:
-        super().check(inbox_size, f, node=node)
-        check_removals(self.name, inbox_size, f if self.max_f is None else max(self.max_f, f))
-
-    def with_largest_f(self, f: int) -> Rule:
-        return self if self.max_f is not None else dataclasses.replace(self, max_f=f)
 
     def apply(self, x, *, f, mask, weights, key, count):
         del weights, key, count

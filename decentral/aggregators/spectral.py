@@ -34,7 +34,6 @@ terms of the honest covariance, which ``decentral.robustness`` measures.
 
 from __future__ import annotations
 
-import dataclasses
 from typing import ClassVar, NamedTuple
 
 import jax
@@ -43,7 +42,7 @@ import jax.numpy as jnp
 from ._checks import two_f_plus_one
 from ._public import public_function
 from ._spec import Rule, hyperparameter, rule_spec
-from ._subsets import check_removals, kept_subsets, search_bound
+from ._subsets import SubsetSearch, kept_subsets, search_bound
 from .ops import (
     centered_gram,
     covariance_spectrum,
@@ -424,7 +423,7 @@ def top_eigenvalues_of_subsets(distances, members):
 
 
 @rule_spec
-class SMEA(Rule):
+class SMEA(SubsetSearch, Rule):
     """SMEA, smallest maximum eigenvalue averaging: the mean of the count-f rows whose
     covariance has the smallest top eigenvalue.
 
@@ -455,13 +454,6 @@ class SMEA(Rule):
     max_f: int | None = hyperparameter(None, static=True, optional=True, minimum=0)
     name: ClassVar[str] = "smea"
     min_count = staticmethod(two_f_plus_one)
-
-    def check(self, inbox_size: int, f: int, *, node: int | None = None) -> None:
-        super().check(inbox_size, f, node=node)
-        check_removals(self.name, inbox_size, f if self.max_f is None else max(self.max_f, f))
-
-    def with_largest_f(self, f: int) -> Rule:
-        return self if self.max_f is not None else dataclasses.replace(self, max_f=f)
 
     def apply(self, x, *, f, mask, weights, key, count):
         del weights, key, count
